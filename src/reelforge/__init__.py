@@ -1,0 +1,1 @@
+"""Reelforge: a self-hosted server for the xAI video generation API."""

@@ -1,0 +1,53 @@
+"""What every engine receives and returns.
+
+An engine turns a resolved request (inputs already fetched and decoded) into frames and, when
+asked, an audio track. Engines never touch HTTP, SQL or storage: the worker feeds their output to
+the media encoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+FPS = 24
+AUDIO_RATE = 48_000
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """One clip to render. Frames are RGB uint8 arrays of shape (height, width, 3)."""
+
+    mode: str  # "text-to-video", "image-to-video", "reference-to-video", "edit", "extension"
+    prompt: str
+    width: int
+    height: int
+    num_frames: int
+    seed: int
+    generate_audio: bool = True
+    fps: int = FPS
+    image: np.ndarray | None = None  # image-to-video: the first frame, not yet fitted
+    reference_images: tuple[np.ndarray, ...] = field(default_factory=tuple)
+
+    @property
+    def duration_s(self) -> float:
+        return self.num_frames / self.fps
+
+
+class Clip(Protocol):
+    """A rendered clip: frames are produced lazily so memory stays flat whatever the duration."""
+
+    def frames(self) -> Iterator[np.ndarray]: ...
+
+    def audio(self) -> np.ndarray | None:
+        """Stereo float32 samples in [-1, 1], shape (n, 2), at AUDIO_RATE, or None for silence."""
+        ...
+
+
+class Engine(Protocol):
+    name: str
+
+    def render(self, request: RenderRequest) -> Clip: ...
