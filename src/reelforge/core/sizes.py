@@ -36,3 +36,20 @@ def nearest_aspect_ratio(width: int, height: int, allowed: list[str] | None = No
     candidates = allowed or list(ASPECT_RATIOS)
     target = math.log(width / height)
     return min(candidates, key=lambda r: abs(math.log(ASPECT_RATIOS[r][0] / ASPECT_RATIOS[r][1]) - target))
+
+
+_SHORT_SIDE = {"480p": 480, "720p": 720, "1080p": 1080}
+
+
+def capped_size(width: int, height: int, max_resolution: str) -> tuple[int, int]:
+    """An input video's own size, scaled down so its short side fits `max_resolution`; even sides."""
+    cap = _SHORT_SIDE[max_resolution]
+    scale = min(1.0, cap / min(width, height))
+    even = lambda v: max(2, int(round(v * scale / 2)) * 2)  # noqa: E731 - H.264 wants even sides
+    return even(width), even(height)
+
+
+def resolution_of(width: int, height: int) -> str:
+    """The pricing tier of a frame size: the smallest named resolution that holds its short side."""
+    short = min(width, height)
+    return next((name for name, side in _SHORT_SIDE.items() if short <= side), "1080p")

@@ -7,7 +7,7 @@ the media encoder.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -31,6 +31,10 @@ class RenderRequest:
     fps: int = FPS
     image: np.ndarray | None = None  # image-to-video: the first frame, not yet fitted
     reference_images: tuple[np.ndarray, ...] = field(default_factory=tuple)
+    # edit and extension: the input video's frames at this request's size and fps (a fresh
+    # iterator per call). An edit returns one changed frame per source frame; an extension
+    # renders only the new segment, starting from `image` (the source's last frame).
+    source_frames: Callable[[], Iterator[np.ndarray]] | None = None
 
     @property
     def duration_s(self) -> float:

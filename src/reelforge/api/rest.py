@@ -1,0 +1,169 @@
+"""The xAI video REST API: translate HTTP to the service and back. No business rules here."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from reelforge.api.auth import KeyChecker
+from reelforge.api.schemas import EditIn, ExtendIn, GenerateIn
+from reelforge.core.errors import HTTP_CODES, ApiError
+from reelforge.core.spec import EDIT, EXTENSION, GENERATION
+from reelforge.jobs import janitor
+from reelforge.service import JobView, VideoService
+from reelforge.storage.local import StorageError
+
+log = logging.getLogger("reelforge.api")
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"code": HTTP_CODES.get(status, "error"), "error": message}, status_code=status)
+
+
+class BodyLimit:
+    """Refuse request bodies over a cap before they are read into memory (413)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await _error(413, f"request body is larger than {self.max_bytes} bytes")(scope, receive, send)
+        seen = 0
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise ApiError(413, f"request body is larger than {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def status_body(view: JobView) -> tuple[int, dict]:
+    """The contract's poll response: 202 while pending, 200 once done, failed or expired."""
+    if view.status == "pending":
+        return 202, {"status": "pending", "progress": view.progress}
+    if view.status == "failed":
+        return 200, {"status": "failed", "model": view.model,
+                     "error": {"code": view.error_code, "message": view.error_message}}
+    if view.status == "expired":
+        return 200, {"status": "expired", "model": view.model}
+    return 200, {
+        "status": "done", "progress": 100, "model": view.model,
+        "video": {"url": view.video_url, "duration": view.duration,
+                  "respect_moderation": view.respect_moderation},
+        "usage": {"cost_in_usd_ticks": view.cost_in_usd_ticks},
+    }
+
+
+def create_app(service: VideoService, keys: KeyChecker) -> FastAPI:
+    settings = service.settings
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_janitor_loop(service))
+        try:
+            yield
+        finally:
+            task.cancel()
+
+    app = FastAPI(title="Reelforge", version="0.1.0", lifespan=lifespan,
+                  description="A self-hosted server for xAI's video generation API.")
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            problems.append(f"{where or 'body'}: {err.get('msg')}")
+        return _error(422, "; ".join(problems) or "invalid request body")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, str(exc.detail))
+
+    def owner(request: Request) -> str:
+        return keys.owner(request.headers.get("authorization"))
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict:
+        return {"status": "ok"}
+
+    def create(kind: str, request: Request, body) -> JSONResponse:
+        job_id = service.create(owner(request), kind, body.to_request())
+        return JSONResponse({"request_id": job_id})
+
+    @app.post("/v1/videos/generations", summary="Text-, image- or reference-to-video")
+    def generate(request: Request, body: GenerateIn) -> JSONResponse:
+        return create(GENERATION, request, body)
+
+    @app.post("/v1/videos/edits", summary="Edit a video")
+    def edit(request: Request, body: EditIn) -> JSONResponse:
+        return create(EDIT, request, body)
+
+    @app.post("/v1/videos/extensions", summary="Extend a video")
+    def extend(request: Request, body: ExtendIn) -> JSONResponse:
+        return create(EXTENSION, request, body)
+
+    @app.get("/v1/videos/{request_id}", summary="Poll a video request")
+    def get_video(request_id: str, request: Request) -> JSONResponse:
+        view = service.view(owner(request), request_id, str(request.base_url))
+        status, body = status_body(view)
+        return JSONResponse(body, status_code=status)
+
+    @app.get("/v1/video-generation-models", summary="List video models")
+    def list_models(request: Request) -> dict:
+        owner(request)
+        return {"models": [m.describe() for m in service.catalog.models.values()]}
+
+    @app.get("/v1/video-generation-models/{model_id}", summary="Describe a video model")
+    def get_model(model_id: str, request: Request) -> dict:
+        owner(request)
+        model = service.catalog.get(model_id)
+        if model is None:
+            raise ApiError(404, f"model '{model_id}' not found; available: {service.catalog.names()}")
+        return model.describe()
+
+    @app.get("/v1/media/{key:path}", include_in_schema=False)
+    def media(key: str, expires: str | None = None, signature: str | None = None) -> FileResponse:
+        try:
+            path = service.storage.path(key)
+        except StorageError:
+            raise ApiError(404, "no such file") from None
+        if not service.storage.verify(key, expires, signature):
+            raise ApiError(403, "this URL is invalid or has expired")
+        if not path.is_file():
+            raise ApiError(404, "this video is no longer available")
+        return FileResponse(path, media_type="video/mp4")
+
+    return app
+
+
+async def _janitor_loop(service: VideoService) -> None:
+    interval = janitor.interval_for(service.settings.retention)
+    while True:
+        try:
+            await asyncio.to_thread(janitor.sweep, service.store, service.storage, service.settings.retention)
+        except Exception:  # keep sweeping; a transient DB error must not end housekeeping
+            log.exception("janitor sweep failed")
+        await asyncio.sleep(interval)

@@ -1,0 +1,124 @@
+"""REST wire shapes (pydantic) and their translation into the wire-neutral `VideoRequest`.
+
+Unknown fields are ignored, as xAI does. Aliases: `image_url` for `image` (top level) and for
+`url` inside an image object; `seconds` for `duration`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from reelforge.core.errors import invalid
+from reelforge.core.spec import InputRef, Keyframe, VideoRequest
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ImageUrlIn(_Wire):
+    url: str | None = None
+    image_url: str | None = None
+    file_id: str | None = None
+
+    def ref(self, field: str) -> InputRef:
+        url = self.url or self.image_url
+        if (url is None) == (self.file_id is None):
+            raise invalid(field, "set exactly one of url and file_id")
+        return InputRef(url=url, file_id=self.file_id, field=f"{field}.url" if url else f"{field}.file_id")
+
+
+class VideoUrlIn(_Wire):
+    url: str | None = None
+    file_id: str | None = None
+
+    def ref(self, field: str) -> InputRef:
+        if (self.url is None) == (self.file_id is None):
+            raise invalid(field, "set exactly one of url and file_id")
+        return InputRef(url=self.url, file_id=self.file_id, field=f"{field}.url" if self.url else f"{field}.file_id")
+
+
+class AudioIn(_Wire):
+    voice_id: str | None = None
+    url: str | None = None
+
+
+class KeyframeIn(_Wire):
+    image: ImageUrlIn
+    timestamp_s: float
+
+
+Duration = StrictInt | str | float | None
+
+
+class _Common(_Wire):
+    model: str | None = "grok-imagine-video"
+    prompt: str = ""
+    seed: StrictInt | None = None
+    user: str | None = None
+
+
+class GenerateIn(_Common):
+    duration: Duration = None
+    seconds: Duration = None
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    image: ImageUrlIn | None = None
+    image_url: str | None = None
+    last_frame: ImageUrlIn | None = None
+    reference_images: list[ImageUrlIn] | None = Field(default=None)
+    reference_audios: list[AudioIn] | None = None
+    keyframes: list[KeyframeIn] | None = None
+    generate_audio: StrictBool | None = None
+
+    def to_request(self) -> VideoRequest:
+        if self.image is not None and self.image_url is not None:
+            raise invalid("image", "send either image or image_url, not both")
+        image = self.image.ref("image") if self.image else None
+        if self.image_url is not None:
+            image = InputRef(url=self.image_url, field="image_url")
+        voices = []
+        for i, audio in enumerate(self.reference_audios or []):
+            if not audio.voice_id:
+                raise invalid(f"reference_audios[{i}]", "only voice_id references are supported")
+            voices.append(audio.voice_id)
+        return VideoRequest(
+            model=self.model, prompt=self.prompt, duration=_duration(self.duration, self.seconds),
+            aspect_ratio=self.aspect_ratio, resolution=self.resolution, image=image,
+            last_frame=self.last_frame.ref("last_frame") if self.last_frame else None,
+            reference_images=[r.ref(f"reference_images[{i}]") for i, r in enumerate(self.reference_images or [])],
+            keyframes=[Keyframe(k.image.ref(f"keyframes[{i}].image"), k.timestamp_s)
+                       for i, k in enumerate(self.keyframes or [])],
+            voices=voices, generate_audio=self.generate_audio, seed=self.seed,
+        )
+
+
+class EditIn(_Common):
+    video: VideoUrlIn
+    # Not accepted for edits; kept here only so that sending them is a clear 400.
+    duration: Duration = None
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    generate_audio: StrictBool | None = None
+
+    def to_request(self) -> VideoRequest:
+        return VideoRequest(
+            model=self.model, prompt=self.prompt, duration=self.duration, aspect_ratio=self.aspect_ratio,
+            resolution=self.resolution, video=self.video.ref("video"),
+            generate_audio=self.generate_audio, seed=self.seed,
+        )
+
+
+class ExtendIn(EditIn):
+    seconds: Duration = None
+
+    def to_request(self) -> VideoRequest:
+        request = super().to_request()
+        request.duration = _duration(self.duration, self.seconds)
+        return request
+
+
+def _duration(duration: Any, seconds: Any) -> Any:
+    return duration if duration is not None else seconds

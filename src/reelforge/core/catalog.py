@@ -1,0 +1,169 @@
+"""The model catalog: which models exist, what each may do, and what it costs.
+
+Limits live here and nowhere else. The built-in catalog (catalog.toml beside this file) can be
+extended or overridden with `--catalog FILE`; a model named in both is merged key by key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from reelforge.core.sizes import ASPECT_RATIOS, RESOLUTIONS
+
+MODES = ("text-to-video", "image-to-video", "reference-to-video", "edit", "extension")
+
+
+class CatalogError(ValueError):
+    """The catalog file is malformed; raised at start-up, never while serving."""
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD prices, kept as Decimal so tick arithmetic is exact."""
+
+    per_second: dict[str, Decimal]
+    per_input_image: Decimal = Decimal(0)
+    per_input_video_second: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Model:
+    id: str
+    engine: str
+    modes: tuple[str, ...]
+    resolutions: tuple[str, ...]
+    aspect_ratios: tuple[str, ...]
+    durations: dict[str, tuple[float, float]]
+    input_video_durations: dict[str, tuple[float, float]]
+    max_resolution: dict[str, str]
+    prices: Prices
+    aliases: tuple[str, ...] = ()
+    max_reference_images: int = 0
+    max_keyframes: int = 0
+    max_reference_audios: int = 0
+    last_frame: bool = False
+    frame_pinning: bool = False
+    voices: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)  # engine-specific keys
+
+    def resolutions_for(self, mode: str) -> tuple[str, ...]:
+        """The resolutions this model renders in `mode`, best last."""
+        cap = self.max_resolution.get(mode)
+        if cap is None:
+            return self.resolutions
+        return tuple(r for r in self.resolutions if RESOLUTIONS.index(r) <= RESOLUTIONS.index(cap))
+
+    def describe(self) -> dict[str, Any]:
+        """The public `VideoGenerationModel` shape, plus Reelforge's limits."""
+        return {
+            "id": self.id,
+            "object": "model",
+            "owned_by": "reelforge",
+            "aliases": list(self.aliases),
+            "modes": list(self.modes),
+            "resolutions": list(self.resolutions),
+            "aspect_ratios": list(self.aspect_ratios),
+            "durations": {k: list(v) for k, v in self.durations.items()},
+            "max_reference_images": self.max_reference_images,
+            "max_keyframes": self.max_keyframes,
+            "max_reference_audios": self.max_reference_audios,
+        }
+
+
+_KNOWN_KEYS = {
+    "engine", "modes", "resolutions", "aspect_ratios", "durations", "input_video_durations",
+    "max_resolution", "prices", "aliases", "max_reference_images", "max_keyframes",
+    "max_reference_audios", "last_frame", "frame_pinning", "voices",
+}
+
+
+def _pair(model_id: str, key: str, value: Any) -> tuple[float, float]:
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int | float) for v in value)):
+        raise CatalogError(f"models.{model_id}.{key}: expected [min, max], got {value!r}")
+    return float(value[0]), float(value[1])
+
+
+def _model(model_id: str, raw: dict[str, Any]) -> Model:
+    try:
+        modes = tuple(raw["modes"])
+        prices_raw = raw["prices"]
+        engine = raw["engine"]
+    except KeyError as missing:
+        raise CatalogError(f"models.{model_id}: missing key {missing}") from None
+    if bad := [m for m in modes if m not in MODES]:
+        raise CatalogError(f"models.{model_id}.modes: unknown {bad}; known: {list(MODES)}")
+    resolutions = tuple(raw.get("resolutions", ["480p", "720p"]))
+    if bad := [r for r in resolutions if r not in RESOLUTIONS]:
+        raise CatalogError(f"models.{model_id}.resolutions: unknown {bad}")
+    aspect_ratios = tuple(raw.get("aspect_ratios", list(ASPECT_RATIOS)))
+    if bad := [a for a in aspect_ratios if a not in ASPECT_RATIOS]:
+        raise CatalogError(f"models.{model_id}.aspect_ratios: unknown {bad}")
+    prices = Prices(
+        per_second={r: Decimal(str(p)) for r, p in prices_raw.get("per_second", {}).items()},
+        per_input_image=Decimal(str(prices_raw.get("per_input_image", 0))),
+        per_input_video_second=Decimal(str(prices_raw.get("per_input_video_second", 0))),
+    )
+    return Model(
+        id=model_id,
+        engine=engine,
+        modes=modes,
+        resolutions=resolutions,
+        aspect_ratios=aspect_ratios,
+        durations={k: _pair(model_id, f"durations.{k}", v) for k, v in raw.get("durations", {}).items()},
+        input_video_durations={
+            k: _pair(model_id, f"input_video_durations.{k}", v)
+            for k, v in raw.get("input_video_durations", {}).items()
+        },
+        max_resolution=dict(raw.get("max_resolution", {})),
+        prices=prices,
+        aliases=tuple(raw.get("aliases", ())),
+        max_reference_images=int(raw.get("max_reference_images", 0)),
+        max_keyframes=int(raw.get("max_keyframes", 0)),
+        max_reference_audios=int(raw.get("max_reference_audios", 0)),
+        last_frame=bool(raw.get("last_frame", False)),
+        frame_pinning=bool(raw.get("frame_pinning", False)),
+        voices=tuple(v.lower() for v in raw.get("voices", ())),
+        options={k: v for k, v in raw.items() if k not in _KNOWN_KEYS},
+    )
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class Catalog:
+    def __init__(self, models: list[Model]):
+        self.models = {m.id: m for m in models}
+        self._names: dict[str, Model] = {}
+        for m in models:
+            for name in (m.id, *m.aliases):
+                self._names[name] = m
+
+    def get(self, name: str) -> Model | None:
+        """The model for an id or an alias."""
+        return self._names.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._names)
+
+    @classmethod
+    def load(cls, extra_file: str | Path | None = None) -> Catalog:
+        raw = tomllib.loads(resources.files("reelforge.core").joinpath("catalog.toml").read_text())
+        if extra_file is not None:
+            try:
+                extra = tomllib.loads(Path(extra_file).read_text())
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise CatalogError(f"cannot read catalog {extra_file}: {exc}") from None
+            raw = _merge(raw, extra)
+        return cls([_model(mid, spec) for mid, spec in raw.get("models", {}).items()])

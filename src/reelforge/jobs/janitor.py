@@ -1,0 +1,29 @@
+"""Housekeeping: expire finished jobs after the retention period and fail jobs nobody can finish."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from reelforge.core.errors import INTERNAL_ERROR
+from reelforge.jobs.store import JobStore
+from reelforge.storage.local import LocalStorage
+
+log = logging.getLogger("reelforge.janitor")
+
+
+def sweep(store: JobStore, storage: LocalStorage, retention: float) -> None:
+    """One pass; safe to run from several processes at once."""
+    failed = store.fail_exhausted(
+        INTERNAL_ERROR, f"the job's worker stopped {store.max_attempts} times while rendering it")
+    if failed:
+        log.warning("failed %d job(s) whose workers kept dying", failed)
+    for job in store.expire_finished(older_than=time.time() - retention):
+        if job.result and job.result.get("video_key"):
+            storage.delete(job.result["video_key"])
+        storage.delete_prefix(f"inputs/{job.id}")
+
+
+def interval_for(retention: float) -> float:
+    """Sweep often enough that a job reads `expired` soon after its retention ends."""
+    return max(0.5, min(30.0, retention / 4))

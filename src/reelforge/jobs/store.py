@@ -1,0 +1,208 @@
+"""The job table, which is also the queue.
+
+Portable SQLAlchemy Core: the same statements run on SQLite (the default) and PostgreSQL.
+Workers claim a row with one atomic UPDATE and hold a lease they renew; every write a worker makes
+is conditioned on its claim token, so a worker that lost its lease can never complete a job that
+another worker now owns. Nothing about a job lives only in memory.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+# Row states. Wire status: queued/running -> "pending"; the rest map one to one.
+QUEUED, RUNNING, DONE, FAILED, EXPIRED = "queued", "running", "done", "failed", "expired"
+FINISHED = (DONE, FAILED)
+
+metadata = sa.MetaData()
+
+jobs = sa.Table(
+    "reelforge_jobs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("mode", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("progress", sa.Integer, nullable=False, default=0),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("claim_token", sa.String(36)),
+    sa.Column("lease_expires_at", sa.Float),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("started_at", sa.Float),
+    sa.Column("finished_at", sa.Float),
+    sa.Column("result", sa.JSON),
+    sa.Column("error_code", sa.String(64)),
+    sa.Column("error_message", sa.Text),
+    sa.Index("ix_reelforge_jobs_queue", "status", "created_at"),
+    sa.Index("ix_reelforge_jobs_owner", "owner", "created_at"),
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    owner: str
+    model: str
+    mode: str
+    status: str
+    spec: dict[str, Any]
+    progress: int
+    attempts: int
+    created_at: float
+    finished_at: float | None
+    result: dict[str, Any] | None
+    error_code: str | None
+    error_message: str | None
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A worker's hold on a job: every later write must present the token."""
+
+    job: Job
+    token: str
+
+
+def _job(row: sa.Row) -> Job:
+    m = row._mapping
+    return Job(**{f: m[f] for f in Job.__dataclass_fields__})
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL and a busy timeout so API and workers share the file."""
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+class JobStore:
+    def __init__(self, url: str, *, lease_ttl: float = 30.0, max_attempts: int = 3):
+        self.engine = create_engine(url)
+        self.lease_ttl = lease_ttl
+        self.max_attempts = max_attempts
+
+    def create_schema(self) -> None:
+        metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # --- API side -------------------------------------------------------------------------
+
+    def add(self, job_id: str, owner: str, spec: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(jobs.insert().values(
+                id=job_id, owner=owner, model=spec["model"], mode=spec["mode"], status=QUEUED,
+                spec=spec, progress=0, attempts=0, created_at=time.time(),
+            ))
+
+    def get(self, job_id: str, owner: str | None = None) -> Job | None:
+        query = sa.select(jobs).where(jobs.c.id == job_id)
+        if owner is not None:
+            query = query.where(jobs.c.owner == owner)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return _job(row) if row else None
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status))
+            return {status: n for status, n in rows}
+
+    # --- worker side ----------------------------------------------------------------------
+
+    def _claimable(self, now: float) -> sa.ColumnElement[bool]:
+        lapsed = sa.and_(jobs.c.status == RUNNING, jobs.c.lease_expires_at < now)
+        return sa.and_(sa.or_(jobs.c.status == QUEUED, lapsed), jobs.c.attempts < self.max_attempts)
+
+    def claim(self) -> Claim | None:
+        """Atomically take the oldest queued job, or one whose worker's lease lapsed."""
+        now = time.time()
+        token = str(uuid.uuid4())
+        oldest = (
+            sa.select(jobs.c.id).where(self._claimable(now)).order_by(jobs.c.created_at).limit(1)
+            .with_for_update(skip_locked=True).scalar_subquery()
+        )
+        claim = (
+            jobs.update().where(jobs.c.id == oldest, self._claimable(now))
+            .values(status=RUNNING, claim_token=token, lease_expires_at=now + self.lease_ttl,
+                    attempts=jobs.c.attempts + 1,
+                    started_at=sa.func.coalesce(jobs.c.started_at, now))
+            .returning(*jobs.c)
+        )
+        with self.engine.begin() as conn:
+            row = conn.execute(claim).first()
+        return Claim(_job(row), token) if row else None
+
+    def _owned(self, claim: Claim) -> sa.ColumnElement[bool]:
+        return sa.and_(jobs.c.id == claim.job.id, jobs.c.claim_token == claim.token,
+                       jobs.c.status == RUNNING)
+
+    def heartbeat(self, claim: Claim, progress: int | None = None) -> bool:
+        """Renew the lease (and record progress); False if the job is no longer ours."""
+        values: dict[str, Any] = {"lease_expires_at": time.time() + self.lease_ttl}
+        if progress is not None:
+            values["progress"] = max(0, min(99, progress))
+        with self.engine.begin() as conn:
+            return conn.execute(jobs.update().where(self._owned(claim)).values(**values)).rowcount == 1
+
+    def complete(self, claim: Claim, result: dict[str, Any]) -> bool:
+        """Mark done; False (and nothing written) if another worker owns the job now."""
+        with self.engine.begin() as conn:
+            updated = conn.execute(jobs.update().where(self._owned(claim)).values(
+                status=DONE, progress=100, result=result, finished_at=time.time(),
+                lease_expires_at=None))
+            return updated.rowcount == 1
+
+    def release(self, claim: Claim) -> bool:
+        """Give a job back to the queue untouched (a worker shutting down), not counting the try."""
+        with self.engine.begin() as conn:
+            updated = conn.execute(jobs.update().where(self._owned(claim)).values(
+                status=QUEUED, claim_token=None, lease_expires_at=None, progress=0,
+                attempts=jobs.c.attempts - 1))
+            return updated.rowcount == 1
+
+    def fail(self, claim: Claim, code: str, message: str) -> bool:
+        with self.engine.begin() as conn:
+            updated = conn.execute(jobs.update().where(self._owned(claim)).values(
+                status=FAILED, error_code=code, error_message=message, finished_at=time.time(),
+                lease_expires_at=None))
+            return updated.rowcount == 1
+
+    # --- janitor side ---------------------------------------------------------------------
+
+    def fail_exhausted(self, code: str, message: str) -> int:
+        """Jobs whose every attempt died with its worker: fail them rather than leave them pending."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            return conn.execute(jobs.update().where(
+                jobs.c.status == RUNNING, jobs.c.lease_expires_at < now,
+                jobs.c.attempts >= self.max_attempts,
+            ).values(status=FAILED, error_code=code, error_message=message, finished_at=now,
+                     lease_expires_at=None)).rowcount
+
+    def expire_finished(self, older_than: float) -> list[Job]:
+        """Mark finished jobs expired; return them so their files can be removed."""
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                jobs.update().where(jobs.c.status.in_(FINISHED), jobs.c.finished_at < older_than)
+                .values(status=EXPIRED).returning(*jobs.c)
+            ).all()
+        return [_job(r) for r in rows]

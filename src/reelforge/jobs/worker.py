@@ -1,0 +1,165 @@
+"""Worker processes: claim a job, render it off the API's event loop, record the outcome.
+
+A worker holds a lease on its job and renews it from a heartbeat thread while it renders. If the
+worker dies, the lease lapses and another worker claims the job again; if the lease was lost while
+rendering, the result is thrown away, so no job completes twice.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+import traceback
+
+from reelforge.config import Settings
+from reelforge.core.catalog import Catalog
+from reelforge.core.errors import INTERNAL_ERROR, JobError
+from reelforge.core.spec import JobSpec
+from reelforge.engines.base import Engine
+from reelforge.jobs.render import InputLoader, Renderer
+from reelforge.jobs.store import Claim, JobStore
+from reelforge.media.fetch import FetchPolicy
+from reelforge.storage.local import LocalStorage
+
+log = logging.getLogger("reelforge.worker")
+
+IDLE_POLL_S = 0.1
+PROGRESS_EVERY_S = 0.2
+
+
+class Abandon(Exception):
+    """Stop rendering this job: the lease was lost or the worker is shutting down."""
+
+
+def available_engines() -> dict[str, Engine]:
+    from reelforge.engines.preview import PreviewEngine
+
+    return {"preview": PreviewEngine()}
+
+
+class Worker:
+    def __init__(self, settings: Settings, store: JobStore, storage: LocalStorage, catalog: Catalog):
+        self.store = store
+        self.storage = storage
+        self.renderer = Renderer(
+            catalog, available_engines(),
+            InputLoader(storage, FetchPolicy(allow_private=settings.allow_private_urls)),
+            settings.tmp_dir,
+        )
+        self.stopping = threading.Event()
+
+    def run_forever(self) -> None:
+        while not self.stopping.is_set():
+            if not self.run_once():
+                self.stopping.wait(IDLE_POLL_S)
+
+    def run_once(self) -> bool:
+        """Claim and process one job; False when the queue was empty."""
+        claim = self.store.claim()
+        if claim is None:
+            return False
+        self.process(claim)
+        return True
+
+    def process(self, claim: Claim) -> None:
+        job = claim.job
+        lost = threading.Event()
+        done = threading.Event()
+        heartbeat = threading.Thread(target=self._heartbeat, args=(claim, lost, done), daemon=True)
+        heartbeat.start()
+        last_write = 0.0
+
+        def progress(frames_done: int, frames_total: int) -> None:
+            nonlocal last_write
+            if lost.is_set() or self.stopping.is_set():
+                raise Abandon()
+            now = time.monotonic()
+            if now - last_write >= PROGRESS_EVERY_S:
+                last_write = now
+                if not self.store.heartbeat(claim, frames_done * 100 // max(1, frames_total)):
+                    lost.set()
+                    raise Abandon()
+
+        video_key = f"videos/{job.id}-{claim.token}.mp4"
+        try:
+            rendered = self.renderer.render(JobSpec.from_dict(job.spec), f"{job.id}-{claim.token}.mp4", progress)
+            self.storage.put_file(video_key, rendered.path)
+            result = {
+                "video_key": video_key,
+                "duration": int(round(rendered.duration_s)),
+                "duration_s": rendered.duration_s,
+                "width": rendered.width,
+                "height": rendered.height,
+                "cost_in_usd_ticks": rendered.cost_in_usd_ticks,
+            }
+            if not self.store.complete(claim, result):
+                self.storage.delete(video_key)  # another worker owns the job now
+        except Abandon:
+            if self.stopping.is_set() and not lost.is_set():
+                self.store.release(claim)  # hand it back at once rather than wait for the lease
+        except JobError as exc:
+            self.store.fail(claim, exc.code, exc.message)
+        except Exception as exc:  # a bug or a broken input must fail this job, never the worker
+            log.error("job %s failed:\n%s", job.id, traceback.format_exc())
+            self.store.fail(claim, INTERNAL_ERROR, f"rendering failed: {type(exc).__name__}")
+        finally:
+            done.set()
+            heartbeat.join()
+
+    def _heartbeat(self, claim: Claim, lost: threading.Event, done: threading.Event) -> None:
+        interval = self.store.lease_ttl / 3
+        while not done.wait(interval):
+            if not self.store.heartbeat(claim):
+                lost.set()
+                return
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker if the server process dies, even by SIGKILL."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def worker_main(settings: Settings, parent_pid: int) -> None:
+    _die_with_parent()
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        return
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    store = JobStore(settings.db_url, lease_ttl=settings.lease_ttl, max_attempts=settings.max_attempts)
+    worker = Worker(settings, store, LocalStorage(settings.files_dir), Catalog.load(settings.catalog_file))
+    signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: worker.stopping.set())
+    try:
+        worker.run_forever()
+    finally:
+        store.dispose()
+
+
+def start_workers(settings: Settings) -> list[multiprocessing.Process]:
+    ctx = multiprocessing.get_context("spawn")  # no inherited event loop, threads or DB handles
+    procs = []
+    for n in range(settings.workers):
+        proc = ctx.Process(target=worker_main, args=(settings, os.getpid()), name=f"reelforge-worker-{n}")
+        proc.start()
+        procs.append(proc)
+    return procs
+
+
+def stop_workers(procs: list[multiprocessing.Process], timeout: float = 10.0) -> None:
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join()

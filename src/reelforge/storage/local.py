@@ -1,0 +1,96 @@
+"""Files under the data directory, handed out through HMAC-signed URLs that expire.
+
+Keys look like `videos/<job>-<claim>.mp4` or `inputs/<job>/<n>`; a key never escapes the root.
+The signing secret is created once in the data directory, so URLs survive restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+_KEY = re.compile(r"^[a-z]+(/[A-Za-z0-9][A-Za-z0-9._-]*)+$")
+
+
+class StorageError(Exception):
+    pass
+
+
+def _load_secret(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    secret = secrets.token_bytes(32)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(secret)
+    os.chmod(tmp, 0o600)
+    try:
+        os.link(tmp, path)  # atomic and first-wins when several processes start together
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_bytes()
+
+
+class LocalStorage:
+    def __init__(self, root: str | Path):
+        self.root = Path(root).resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._secret = _load_secret(self.root / "url-signing.key")
+
+    def path(self, key: str) -> Path:
+        if not _KEY.match(key) or ".." in key:
+            raise StorageError(f"invalid storage key {key!r}")
+        return self.root / key
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(target.name + ".part")
+        tmp.write_bytes(data)
+        tmp.replace(target)
+
+    def put_file(self, key: str, source: str | Path) -> None:
+        """Move a finished file into place atomically (the source is consumed)."""
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(source), target)
+
+    def read_bytes(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Remove a folder of keys, e.g. `inputs/<job>`."""
+        shutil.rmtree(self.path(prefix), ignore_errors=True)
+
+    # --- signed URLs ----------------------------------------------------------------------
+
+    def _signature(self, key: str, expires: int) -> str:
+        return hmac.new(self._secret, f"{key}\n{expires}".encode(), hashlib.sha256).hexdigest()
+
+    def signed_url(self, base_url: str, key: str, expires: int) -> str:
+        query = urlencode({"expires": expires, "signature": self._signature(key, expires)})
+        return f"{base_url.rstrip('/')}/v1/media/{key}?{query}"
+
+    def verify(self, key: str, expires: str | None, signature: str | None) -> bool:
+        """True when the signature matches and the URL has not expired."""
+        if not expires or not signature or not expires.isdigit():
+            return False
+        if not hmac.compare_digest(self._signature(key, int(expires)), signature):
+            return False
+        return int(expires) >= time.time()
