@@ -121,13 +121,14 @@ def resolve_model(catalog: Catalog, name: str | None) -> Model:
 def _duration(raw: Any, default: int, limits: tuple[float, float], what: str) -> int:
     if raw is None:
         value = default
+    elif isinstance(raw, int) and not isinstance(raw, bool):
+        value = raw
+    elif isinstance(raw, float) and raw.is_integer():
+        value = int(raw)
+    elif isinstance(raw, str) and raw.strip().isdigit():
+        value = int(raw.strip())
     else:
-        try:
-            value = int(str(raw).strip()) if not isinstance(raw, bool) else None
-        except ValueError:
-            value = None
-        if value is None or (isinstance(raw, float) and not raw.is_integer()):
-            raise invalid("duration", f"must be a whole number of seconds, got {raw!r}")
+        raise invalid("duration", f"must be a whole number of seconds, got {raw!r}")
     low, high = limits
     if not low <= value <= high:
         raise invalid("duration", f"{what} must be between {low:g} and {high:g} seconds, got {value}")
