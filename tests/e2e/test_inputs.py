@@ -1,0 +1,66 @@
+"""Input URLs: private addresses refused, real fetches over HTTP, failures after acceptance."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+
+import pytest
+
+from tests.helpers import create, png_bytes, synthetic_image, wait_done
+from tests.e2e.test_api import assert_error
+
+
+@pytest.fixture
+def http_files():
+    """A real HTTP server on 127.0.0.1 serving a PNG at /cat.png; anything else is 404."""
+    png = png_bytes(synthetic_image(200, 120))
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/cat.png":
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(png)))
+                self.end_headers()
+                self.wfile.write(png)
+            else:
+                self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1/a.png", "http://localhost/a.png", "http://10.0.0.1/a.png",
+    "http://192.168.1.1/a.png", "http://172.16.0.1/a.png", "http://169.254.169.254/latest/meta-data",
+    "http://[::1]/a.png", "http://0.0.0.0/a.png",
+])
+def test_private_addresses_are_refused(server, url):
+    with server.client() as c:
+        r = c.post("/v1/videos/generations", json={"prompt": "x", "image": {"url": url}})
+    assert_error(r, 400, "image.url")
+
+
+def test_private_fetch_refused_even_for_reference_images(server, http_files):
+    with server.client() as c:
+        r = c.post("/v1/videos/generations", json={"prompt": "x", "reference_images": [{"url": f"{http_files}/cat.png"}]})
+    assert_error(r, 400, "reference_images[0].url")
+
+
+def test_fetch_over_http_when_private_urls_allowed(make_server, http_files):
+    srv = make_server("--allow-private-urls")
+    with srv.client() as c:
+        done = wait_done(c, create(c, {"prompt": "zoom in", "duration": 1, "image": {"url": f"{http_files}/cat.png"}}))
+        assert done["status"] == "done"
+        # accepted (the host is fine) but the fetch fails: the job fails with a contract code
+        failed = wait_done(c, create(c, {"prompt": "x", "duration": 1, "image": {"url": f"{http_files}/missing.png"}}))
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "invalid_argument" and "image.url" in failed["error"]["message"]
