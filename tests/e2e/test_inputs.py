@@ -7,23 +7,26 @@ import threading
 
 import pytest
 
-from tests.helpers import create, png_bytes, synthetic_image, wait_done
+from tests.helpers import create, mp4_bytes, png_bytes, synthetic_image, wait_done
 from tests.e2e.test_api import assert_error
 
 
 @pytest.fixture
 def http_files():
-    """A real HTTP server on 127.0.0.1 serving a PNG at /cat.png; anything else is 404."""
-    png = png_bytes(synthetic_image(200, 120))
+    """A real HTTP server on 127.0.0.1 serving a few inputs; anything else is 404."""
+    files = {"/cat.png": (png_bytes(synthetic_image(200, 120)), "image/png"),
+             "/junk.mp4": (b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64, "video/mp4"),
+             "/long.mp4": (mp4_bytes(9.0, 64, 64), "video/mp4")}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            if self.path == "/cat.png":
+            if self.path in files:
+                body, mime = files[self.path]
                 self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                self.send_header("Content-Length", str(len(png)))
+                self.send_header("Content-Type", mime)
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(png)
+                self.wfile.write(body)
             else:
                 self.send_error(404)
 
@@ -64,3 +67,15 @@ def test_fetch_over_http_when_private_urls_allowed(make_server, http_files):
         failed = wait_done(c, create(c, {"prompt": "x", "duration": 1, "image": {"url": f"{http_files}/missing.png"}}))
     assert failed["status"] == "failed"
     assert failed["error"]["code"] == "invalid_argument" and "image.url" in failed["error"]["message"]
+
+
+def test_bad_videos_found_while_rendering_fail_the_job_and_the_worker_carries_on(make_server, http_files):
+    srv = make_server("--allow-private-urls", "--workers", "1")
+    with srv.client() as c:
+        junk = wait_done(c, create(c, {"prompt": "sepia", "video": {"url": f"{http_files}/junk.mp4"}}, "edits"))
+        too_long = wait_done(c, create(c, {"prompt": "sepia", "video": {"url": f"{http_files}/long.mp4"}}, "edits"))
+        after = wait_done(c, create(c, {"prompt": "a cat", "duration": 1}))
+    assert junk["status"] == "failed" and junk["error"]["code"] == "invalid_argument"
+    assert "video.url" in junk["error"]["message"]
+    assert too_long["status"] == "failed" and "8.7" in too_long["error"]["message"]
+    assert after["status"] == "done"
