@@ -52,7 +52,9 @@ def p99(values: list[float]) -> float:
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Path(tmp) / "data", args=["--workers", "2", "--log-level", "warning"]).start()
+        server = Server(
+            Path(tmp) / "data", args=["--workers", "2", "--log-level", "warning"]
+        ).start()
         try:
             with server.client() as c:
                 job = create(c, {"prompt": "a cat", "duration": 1})
@@ -66,14 +68,21 @@ def main() -> None:
             print(f"GET /v1/videos/{{id}}:    {poll:8.0f} req/s")
 
             with server.client() as c:
-                rendering = [create(c, {"prompt": f"orbit a gold tree {n}", "duration": 10,
-                                        "resolution": "720p"}) for n in range(2)]
+                rendering = [
+                    create(
+                        c,
+                        {"prompt": f"orbit a gold tree {n}", "duration": 10, "resolution": "720p"},
+                    )
+                    for n in range(2)
+                ]
                 time.sleep(0.5)
                 _, latencies = asyncio.run(hammer(poll_url, SECONDS, 2))
                 still = sum(c.get(f"/v1/videos/{j}").status_code == 202 for j in rendering)
-            print(f"poll p50/p99 while 2 videos render: {statistics.median(latencies) * 1000:.1f} / "
-                  f"{p99(latencies) * 1000:.1f} ms ({len(latencies)} requests; "
-                  f"{still} of 2 still rendering at the end; goal p99 < 50 ms)")
+            print(
+                f"poll p50/p99 while 2 videos render: {statistics.median(latencies) * 1000:.1f} / "
+                f"{p99(latencies) * 1000:.1f} ms ({len(latencies)} requests; "
+                f"{still} of 2 still rendering at the end; goal p99 < 50 ms)"
+            )
             print(f"ratio poll / trivial throughput: {poll / trivial:.2f} (goal >= 0.7)")
         finally:
             server.stop()

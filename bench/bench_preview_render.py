@@ -29,8 +29,15 @@ PROMPT = "a red ball bouncing past a cat in a green park, the camera zooms in"
 
 
 def request(seconds: int, generate_audio: bool) -> RenderRequest:
-    return RenderRequest(mode="text-to-video", prompt=PROMPT, width=1280, height=720,
-                         num_frames=seconds * 24, seed=7, generate_audio=generate_audio)
+    return RenderRequest(
+        mode="text-to-video",
+        prompt=PROMPT,
+        width=1280,
+        height=720,
+        num_frames=seconds * 24,
+        seed=7,
+        generate_audio=generate_audio,
+    )
 
 
 def encode_only(frames: list[np.ndarray], audio: np.ndarray | None, path: Path) -> float:
@@ -54,16 +61,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--no-audio", action="store_true",
-                        help="video only, in both runs (generate_audio=false)")
+    parser.add_argument(
+        "--no-audio", action="store_true", help="video only, in both runs (generate_audio=false)"
+    )
     args = parser.parse_args()
 
     req = request(args.seconds, not args.no_audio)
     clip = PreviewEngine().render(req)
     frames = list(clip.frames())  # the baseline's frames, rendered before any timing
     audio = clip.audio()
-    print(f"clip: {len(frames)} frames {req.width}x{req.height}, audio={req.generate_audio}, "
-          f"x264 {VIDEO_OPTIONS}, {os.cpu_count()} CPUs")
+    print(
+        f"clip: {len(frames)} frames {req.width}x{req.height}, audio={req.generate_audio}, "
+        f"x264 {VIDEO_OPTIONS}, {os.cpu_count()} CPUs"
+    )
 
     baseline: list[float] = []
     measured: list[float] = []
@@ -71,8 +81,9 @@ def main() -> None:
         for i in range(args.repeats):
             baseline.append(encode_only(frames, audio, Path(tmp) / f"base{i}.mp4"))
             measured.append(render_and_encode(req, Path(tmp) / f"full{i}.mp4"))
-            print(f"run {i + 1}: encode-only {baseline[-1]:.2f} s, "
-                  f"render+encode {measured[-1]:.2f} s")
+            print(
+                f"run {i + 1}: encode-only {baseline[-1]:.2f} s, render+encode {measured[-1]:.2f} s"
+            )
     base, full = statistics.median(baseline), statistics.median(measured)
     print(f"median encode-only: {base:.2f} s ({len(frames) / base:.0f} fps)")
     print(f"median render+encode: {full:.2f} s ({len(frames) / full:.0f} fps)")

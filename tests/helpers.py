@@ -44,10 +44,23 @@ class Server:
     def start(self, timeout: float = 30.0) -> Server:
         self.log_path = self.data_dir.parent / f"server-{self.port}-{time.time_ns()}.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "reelforge.cli", "serve", "--host", "127.0.0.1",
-               "--port", str(self.port), "--data-dir", str(self.data_dir), *self.args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "reelforge.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            *self.args,
+        ]
         log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -79,7 +92,9 @@ class Server:
         self.proc.wait()
 
     def client(self, key: str = KEY) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        return httpx.Client(
+            base_url=self.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        )
 
 
 def wait_done(client: httpx.Client, request_id: str, timeout: float = 120.0) -> dict:
@@ -122,7 +137,11 @@ def decode_mp4(data: bytes) -> Decoded:
         vstream = container.streams.video[0]
         astreams = container.streams.audio
         fps = float(vstream.average_rate)
-        width, height, vcodec = vstream.codec_context.width, vstream.codec_context.height, vstream.codec_context.name
+        width, height, vcodec = (
+            vstream.codec_context.width,
+            vstream.codec_context.height,
+            vstream.codec_context.name,
+        )
         achannels = astreams[0].codec_context.channels if astreams else None
         acodec = astreams[0].codec_context.name if astreams else None
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(vstream)]
@@ -163,14 +182,17 @@ def synthetic_image(width: int, height: int, seed: int = 1) -> np.ndarray:
     """A smooth synthetic picture with structure (gradients and blocks), not noise."""
     y, x = np.mgrid[0:height, 0:width]
     rng = np.random.default_rng(seed)
-    img = np.stack([
-        (x * 255 // max(1, width - 1)),
-        (y * 255 // max(1, height - 1)),
-        ((x + y) * 128 // max(1, width + height)) + 64,
-    ], axis=-1).astype(np.uint8)
+    img = np.stack(
+        [
+            (x * 255 // max(1, width - 1)),
+            (y * 255 // max(1, height - 1)),
+            ((x + y) * 128 // max(1, width + height)) + 64,
+        ],
+        axis=-1,
+    ).astype(np.uint8)
     for _ in range(4):
         x0, y0 = rng.integers(0, width // 2), rng.integers(0, height // 2)
-        img[y0:y0 + height // 4, x0:x0 + width // 4] = rng.integers(0, 256, 3)
+        img[y0 : y0 + height // 4, x0 : x0 + width // 4] = rng.integers(0, 256, 3)
     return img
 
 

@@ -26,8 +26,10 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def still(width: int = W, height: int = H) -> np.ndarray:
     """A smooth synthetic picture with a few hard-edged shapes."""
     yy, xx = np.mgrid[0:height, 0:width]
-    image = np.stack([xx * 255 // width, yy * 255 // height,
-                      128 + 50 * np.sin(xx / 40) * np.cos(yy / 30)], axis=-1).astype(np.uint8)
+    image = np.stack(
+        [xx * 255 // width, yy * 255 // height, 128 + 50 * np.sin(xx / 40) * np.cos(yy / 30)],
+        axis=-1,
+    ).astype(np.uint8)
     image[height // 4 : height // 2, width // 5 : width // 2] = (220, 40, 50)
     image[height // 2 : 3 * height // 4, width // 2 : 4 * width // 5] = (30, 60, 200)
     return image
@@ -69,14 +71,22 @@ class FakeClip:
 
 
 def request(num_frames: int, generate_audio: bool) -> RenderRequest:
-    return RenderRequest(mode="text-to-video", prompt="test", width=W, height=H,
-                         num_frames=num_frames, seed=0, generate_audio=generate_audio)
+    return RenderRequest(
+        mode="text-to-video",
+        prompt="test",
+        width=W,
+        height=H,
+        num_frames=num_frames,
+        seed=0,
+        generate_audio=generate_audio,
+    )
 
 
 def tone(seconds: float) -> np.ndarray:
     t = np.arange(round(seconds * AUDIO_RATE)) / AUDIO_RATE
-    return (0.3 * np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)], 1)
-            ).astype(np.float32)
+    return (0.3 * np.stack([np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t)], 1)).astype(
+        np.float32
+    )
 
 
 def test_writer_keeps_every_frame_at_24_fps_without_audio(tmp_path: Path) -> None:
@@ -120,8 +130,12 @@ def test_audio_written_in_chunks_is_aac_stereo(tmp_path: Path) -> None:
             out.write_frame(still())
             out.write_audio(samples[i * 2000 : (i + 1) * 2000])
     audio = probe(tmp_path / "c.mp4")["audio"]
-    assert audio == {"codec": "aac", "channels": 2, "rate": AUDIO_RATE,
-                     "seconds": pytest.approx(2.0, abs=0.1)}
+    assert audio == {
+        "codec": "aac",
+        "channels": 2,
+        "rate": AUDIO_RATE,
+        "seconds": pytest.approx(2.0, abs=0.1),
+    }
 
 
 def test_writer_rejects_wrong_shapes(tmp_path: Path) -> None:
@@ -141,8 +155,12 @@ def test_writer_rejects_wrong_shapes(tmp_path: Path) -> None:
 def test_encode_clip_audio_spans_the_video(tmp_path: Path, audio_seconds: float) -> None:
     frames = [still()] * 36
     done: list[tuple[int, int]] = []
-    encode_clip(FakeClip(frames, tone(audio_seconds)), request(36, True), tmp_path / "v.mp4",
-                progress=lambda d, t: done.append((d, t)))
+    encode_clip(
+        FakeClip(frames, tone(audio_seconds)),
+        request(36, True),
+        tmp_path / "v.mp4",
+        progress=lambda d, t: done.append((d, t)),
+    )
     info = probe(tmp_path / "v.mp4")
     assert len(info["frames"]) == 36
     assert info["audio"]["codec"] == "aac" and info["audio"]["channels"] == 2

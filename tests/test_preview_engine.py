@@ -21,13 +21,29 @@ W, H = 848, 480
 ODD_COLOUR = (13, 250, 171)  # appears in no palette, sprite or particle
 
 
-def req(prompt: str = "a red ball bouncing in a park", *, seconds: float = 1.0, seed: int = 1,
-        audio: bool = False, **kw: object) -> RenderRequest:
-    mode = "image-to-video" if "image" in kw else (
-        "reference-to-video" if "reference_images" in kw else "text-to-video")
-    return RenderRequest(mode=mode, prompt=prompt, width=W, height=H,
-                         num_frames=round(seconds * 24), seed=seed, generate_audio=audio,
-                         **kw)  # type: ignore[arg-type]
+def req(
+    prompt: str = "a red ball bouncing in a park",
+    *,
+    seconds: float = 1.0,
+    seed: int = 1,
+    audio: bool = False,
+    **kw: object,
+) -> RenderRequest:
+    mode = (
+        "image-to-video"
+        if "image" in kw
+        else ("reference-to-video" if "reference_images" in kw else "text-to-video")
+    )
+    return RenderRequest(
+        mode=mode,
+        prompt=prompt,
+        width=W,
+        height=H,
+        num_frames=round(seconds * 24),
+        seed=seed,
+        generate_audio=audio,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def raw(request: RenderRequest) -> list[np.ndarray]:
@@ -42,8 +58,14 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def photo(width: int = 640, height: int = 520) -> np.ndarray:
     """A photo-like test picture (smooth shading, a few shapes), not the output's aspect."""
     yy, xx = np.mgrid[0:height, 0:width]
-    image = np.stack([60 + xx * 150 // width, 40 + yy * 170 // height,
-                      120 + 60 * np.sin(xx / 55) * np.cos(yy / 45)], axis=-1).astype(np.uint8)
+    image = np.stack(
+        [
+            60 + xx * 150 // width,
+            40 + yy * 170 // height,
+            120 + 60 * np.sin(xx / 55) * np.cos(yy / 45),
+        ],
+        axis=-1,
+    ).astype(np.uint8)
     image[height // 3 : height // 2, width // 3 : 2 * width // 3] = (230, 200, 40)
     image[2 * height // 3 :, : width // 4] = (40, 50, 140)
     return image
@@ -61,8 +83,11 @@ def encode_and_decode(request: RenderRequest, path: Path) -> dict:
         }
         if container.streams.audio:
             audio = container.streams.audio[0]
-            info["audio"] = (audio.codec_context.name, audio.codec_context.layout.nb_channels,
-                             float(audio.duration * audio.time_base))
+            info["audio"] = (
+                audio.codec_context.name,
+                audio.codec_context.layout.nb_channels,
+                float(audio.duration * audio.time_base),
+            )
     return info
 
 
@@ -112,12 +137,15 @@ def test_different_seeds_give_different_clips() -> None:
     assert np.abs(a[0].astype(int) - b[0]).mean() > 2
 
 
-@pytest.mark.parametrize("other", [
-    "a golden dog running in the desert",
-    "neon city street at night with cars",
-    "a fish swimming underwater",
-    "a rocket flying through space",
-])
+@pytest.mark.parametrize(
+    "other",
+    [
+        "a golden dog running in the desert",
+        "neon city street at night with cars",
+        "a fish swimming underwater",
+        "a rocket flying through space",
+    ],
+)
 def test_different_prompts_look_clearly_different(other: str) -> None:
     base = raw(req("a red ball bouncing in a green park", seconds=0.25))[0]
     frame = raw(req(other, seconds=0.25))[0]
@@ -131,29 +159,35 @@ def test_colour_words_colour_the_scene() -> None:
     assert blue[2] > blue[0] + 20
 
 
-@pytest.mark.parametrize("prompt", [
-    "rain falling on a forest, static camera",
-    "a house on a hill, locked-off tripod shot",
-    "",
-    "a cat, slow zoom in",
-])
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "rain falling on a forest, static camera",
+        "a house on a hill, locked-off tripod shot",
+        "",
+        "a cat, slow zoom in",
+    ],
+)
 def test_something_moves_in_every_frame(prompt: str) -> None:
     frames = raw(req(prompt, seconds=1.0))
     assert all(np.any(a != b) for a, b in itertools.pairwise(frames))
 
 
-@pytest.mark.parametrize("prompt,expected", [
-    ("slow zoom in on a cat", CameraMove(zoom=1, speed=0.55)),
-    ("the camera zooms out", CameraMove(zoom=-1)),
-    ("pan left across the bay", CameraMove(pan_x=-1)),
-    ("camera pans to the right", CameraMove(pan_x=1)),
-    ("tilt up to the sky", CameraMove(pan_y=-1)),
-    ("pan down", CameraMove(pan_y=1)),
-    ("drone orbits the castle", CameraMove(orbit=True)),
-    ("shaky handheld footage", CameraMove(shake=True)),
-    ("zoom in and pan left", CameraMove(zoom=1, pan_x=-1)),
-    ("static shot of a zoom lens", CameraMove()),
-])
+@pytest.mark.parametrize(
+    "prompt,expected",
+    [
+        ("slow zoom in on a cat", CameraMove(zoom=1, speed=0.55)),
+        ("the camera zooms out", CameraMove(zoom=-1)),
+        ("pan left across the bay", CameraMove(pan_x=-1)),
+        ("camera pans to the right", CameraMove(pan_x=1)),
+        ("tilt up to the sky", CameraMove(pan_y=-1)),
+        ("pan down", CameraMove(pan_y=1)),
+        ("drone orbits the castle", CameraMove(orbit=True)),
+        ("shaky handheld footage", CameraMove(shake=True)),
+        ("zoom in and pan left", CameraMove(zoom=1, pan_x=-1)),
+        ("static shot of a zoom lens", CameraMove()),
+    ],
+)
 def test_camera_words(prompt: str, expected: CameraMove) -> None:
     move, named = read_camera(prompt)
     assert named and move == expected
@@ -198,15 +232,21 @@ def test_image_to_video_first_raw_frame_is_exactly_the_fitted_image() -> None:
 def test_reference_images_appear_in_the_clip() -> None:
     reference = np.full((300, 240, 3), ODD_COLOUR, np.uint8)
     plain = raw(req("a boat on the ocean", seconds=0.5))
-    with_ref = raw(req("a boat on the ocean", seconds=0.5,
-                       reference_images=(photo(), reference)))
+    with_ref = raw(req("a boat on the ocean", seconds=0.5, reference_images=(photo(), reference)))
     assert max(has_colour(f, ODD_COLOUR) for f in plain) == 0
     assert max(has_colour(f, ODD_COLOUR) for f in with_ref) > 0.03
 
 
 def test_seven_references_all_show() -> None:
-    colours = [(13, 250, 171), (250, 13, 171), (171, 13, 250), (13, 171, 250),
-               (250, 171, 13), (171, 250, 13), (128, 0, 255)]
+    colours = [
+        (13, 250, 171),
+        (250, 13, 171),
+        (171, 13, 250),
+        (13, 171, 250),
+        (250, 171, 13),
+        (171, 250, 13),
+        (128, 0, 255),
+    ]
     refs = tuple(np.full((200, 200, 3), c, np.uint8) for c in colours)
     frame = raw(req("an abstract dream", seconds=0.1, reference_images=refs))[0]
     for colour in colours:
@@ -239,5 +279,8 @@ def test_clip_audio_spans_the_clip() -> None:
 
 def test_engine_rejects_odd_sizes() -> None:
     with pytest.raises(ValueError):
-        PreviewEngine().render(RenderRequest(mode="text-to-video", prompt="x", width=849,
-                                             height=480, num_frames=1, seed=0))
+        PreviewEngine().render(
+            RenderRequest(
+                mode="text-to-video", prompt="x", width=849, height=480, num_frames=1, seed=0
+            )
+        )

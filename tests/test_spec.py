@@ -9,7 +9,14 @@ from reelforge.core.errors import ApiError
 from reelforge.core.pricing import cost_ticks
 from reelforge.core.sizes import capped_size, frame_size, nearest_aspect_ratio, resolution_of
 from reelforge.core.spec import (
-    EDIT, EXTENSION, GENERATION, InputRef, JobSpec, Keyframe, VideoRequest, build_spec,
+    EDIT,
+    EXTENSION,
+    GENERATION,
+    InputRef,
+    JobSpec,
+    Keyframe,
+    VideoRequest,
+    build_spec,
     check_input_video,
 )
 
@@ -33,7 +40,13 @@ def refused(kind=GENERATION, **kw) -> ApiError:
 def test_defaults_follow_the_contract():
     s = spec()
     assert (s.mode, s.duration_s, s.aspect_ratio, s.resolution, s.generate_audio, s.seed) == (
-        "text-to-video", 8, "16:9", "480p", True, 0)
+        "text-to-video",
+        8,
+        "16:9",
+        "480p",
+        True,
+        0,
+    )
     assert spec(EXTENSION, video=VID).duration_s == 6
     assert spec(image=IMG).aspect_ratio is None  # follows the image
     assert spec(image=IMG, prompt="").mode == "image-to-video"  # prompt optional with an image
@@ -65,8 +78,14 @@ def test_aliases_resolve_to_the_canonical_id():
     assert spec(model="grok-imagine-video-1.5-preview").model == "grok-imagine-video-1.5"
 
 
-@pytest.mark.parametrize("field,value,allowed", [
-    ("aspect_ratio", "5:4", "16:9"), ("resolution", "1080p", "720p"), ("resolution", "4k", "480p")])
+@pytest.mark.parametrize(
+    "field,value,allowed",
+    [
+        ("aspect_ratio", "5:4", "16:9"),
+        ("resolution", "1080p", "720p"),
+        ("resolution", "4k", "480p"),
+    ],
+)
 def test_choices_list_allowed_values(field, value, allowed):
     err = refused(**{field: value})
     assert err.field == field and allowed in err.message
@@ -74,7 +93,10 @@ def test_choices_list_allowed_values(field, value, allowed):
 
 def test_1080p_only_on_15_and_not_for_reference_to_video():
     assert spec(model="grok-imagine-video-1.5", resolution="1080p").resolution == "1080p"
-    assert refused(model="grok-imagine-video-1.5", resolution="1080p", reference_images=[IMG]).field == "resolution"
+    assert (
+        refused(model="grok-imagine-video-1.5", resolution="1080p", reference_images=[IMG]).field
+        == "resolution"
+    )
 
 
 def test_prompt_rules():
@@ -103,15 +125,22 @@ def test_edit_and_extension_refuse_output_shape_fields():
 def test_frame_pinning_only_where_the_catalog_allows():
     assert refused(last_frame=IMG).field == "last_frame"
     assert refused(keyframes=[Keyframe(IMG, 1.0)]).field == "keyframes"
-    s = spec(model="grok-imagine-video-1.5", image=IMG, last_frame=IMG, duration=4,
-             keyframes=[Keyframe(IMG, 2.0), Keyframe(IMG, 1.0)])
+    s = spec(
+        model="grok-imagine-video-1.5",
+        image=IMG,
+        last_frame=IMG,
+        duration=4,
+        keyframes=[Keyframe(IMG, 2.0), Keyframe(IMG, 1.0)],
+    )
     assert [k.timestamp_s for k in s.keyframes] == [1.0, 2.0]
 
 
 @pytest.mark.parametrize("times", [[0.0], [4.0], [5.0], [1.0, 1.2], [0.5] * 2, [1, 1.5, 2, 2.5, 3]])
 def test_keyframe_rules(times):
     with pytest.raises(ApiError):
-        spec(model="grok-imagine-video-1.5", duration=4, keyframes=[Keyframe(IMG, t) for t in times])
+        spec(
+            model="grok-imagine-video-1.5", duration=4, keyframes=[Keyframe(IMG, t) for t in times]
+        )
 
 
 def test_voices():
@@ -128,8 +157,14 @@ def test_seed_range():
 
 
 def test_spec_round_trips_through_json_dict():
-    s = spec(model="grok-imagine-video-1.5", image=IMG, last_frame=IMG, duration=4,
-             reference_images=[IMG], keyframes=[Keyframe(IMG, 1.0)])
+    s = spec(
+        model="grok-imagine-video-1.5",
+        image=IMG,
+        last_frame=IMG,
+        duration=4,
+        reference_images=[IMG],
+        keyframes=[Keyframe(IMG, 1.0)],
+    )
     assert JobSpec.from_dict(s.to_dict()) == s
 
 
@@ -165,10 +200,12 @@ def test_sizes():
 
 def test_catalog_override_merges_and_validates(tmp_path):
     extra = tmp_path / "c.toml"
-    extra.write_text('[models."grok-imagine-video".prices.per_second]\n"480p" = 0.5\n'
-                     '[models."mine"]\nengine = "preview"\nmodes = ["text-to-video"]\n'
-                     'aliases = ["m"]\n[models."mine".durations]\ntext-to-video = [1, 3]\n'
-                     '[models."mine".prices]\nper_second = {"480p" = 0.01}\n')
+    extra.write_text(
+        '[models."grok-imagine-video".prices.per_second]\n"480p" = 0.5\n'
+        '[models."mine"]\nengine = "preview"\nmodes = ["text-to-video"]\n'
+        'aliases = ["m"]\n[models."mine".durations]\ntext-to-video = [1, 3]\n'
+        '[models."mine".prices]\nper_second = {"480p" = 0.01}\n'
+    )
     catalog = Catalog.load(extra)
     assert cost_ticks(catalog.get("grok-imagine-video"), "480p", 1) == 5_000_000_000
     assert catalog.get("grok-imagine-video").max_reference_images == 7  # untouched keys survive

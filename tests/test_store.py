@@ -12,7 +12,9 @@ import sqlalchemy as sa
 
 from reelforge.jobs.store import DONE, EXPIRED, FAILED, QUEUED, RUNNING, JobStore
 
-PG_URL = os.environ.get("REELFORGE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_URL = os.environ.get(
+    "REELFORGE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @pytest.fixture(scope="module")

@@ -25,22 +25,51 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the API server with its workers")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--data-dir", type=Path, default=Path(".reelforge"), help="jobs database and files")
-    p.add_argument("--api-key", action="append", default=[], metavar="KEY",
-                   help="accept this key (repeatable; also REELFORGE_API_KEYS, comma-separated)")
+    p.add_argument(
+        "--data-dir", type=Path, default=Path(".reelforge"), help="jobs database and files"
+    )
+    p.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="accept this key (repeatable; also REELFORGE_API_KEYS, comma-separated)",
+    )
     p.add_argument("--catalog", type=Path, help="TOML file adding or overriding models")
     p.add_argument("--workers", type=int, default=1, help="render worker processes (0: API only)")
-    p.add_argument("--url-ttl", type=float, default=DAY, metavar="SECONDS", help="video URL lifetime")
-    p.add_argument("--retention", type=float, default=DAY, metavar="SECONDS",
-                   help="how long finished jobs and their files are kept before they read 'expired'")
-    p.add_argument("--allow-private-urls", action="store_true",
-                   help="let input URLs reach loopback, private and link-local addresses")
-    p.add_argument("--insecure-open", action="store_true",
-                   help="allow binding a non-loopback address with no API keys configured")
-    p.add_argument("--database-url", help="SQLAlchemy URL of the job store (default: SQLite in --data-dir)")
-    p.add_argument("--public-url", help="base URL for video links (default: the URL the client used)")
-    p.add_argument("--lease-ttl", type=float, default=30.0, metavar="SECONDS",
-                   help="how long a silent worker keeps a job before another worker may take it")
+    p.add_argument(
+        "--url-ttl", type=float, default=DAY, metavar="SECONDS", help="video URL lifetime"
+    )
+    p.add_argument(
+        "--retention",
+        type=float,
+        default=DAY,
+        metavar="SECONDS",
+        help="how long finished jobs and their files are kept before they read 'expired'",
+    )
+    p.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="let input URLs reach loopback, private and link-local addresses",
+    )
+    p.add_argument(
+        "--insecure-open",
+        action="store_true",
+        help="allow binding a non-loopback address with no API keys configured",
+    )
+    p.add_argument(
+        "--database-url", help="SQLAlchemy URL of the job store (default: SQLite in --data-dir)"
+    )
+    p.add_argument(
+        "--public-url", help="base URL for video links (default: the URL the client used)"
+    )
+    p.add_argument(
+        "--lease-ttl",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long a silent worker keeps a job before another worker may take it",
+    )
     p.add_argument("--log-level", default="info")
 
 
@@ -48,11 +77,19 @@ def settings_from(args: argparse.Namespace) -> Settings:
     keys = list(args.api_key)
     keys += [k.strip() for k in os.environ.get("REELFORGE_API_KEYS", "").split(",") if k.strip()]
     return Settings(
-        host=args.host, port=args.port, data_dir=args.data_dir, api_keys=keys,
-        catalog_file=args.catalog, workers=args.workers, url_ttl=args.url_ttl,
-        retention=args.retention, allow_private_urls=args.allow_private_urls,
-        insecure_open=args.insecure_open, database_url=args.database_url,
-        public_url=args.public_url, lease_ttl=args.lease_ttl,
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        api_keys=keys,
+        catalog_file=args.catalog,
+        workers=args.workers,
+        url_ttl=args.url_ttl,
+        retention=args.retention,
+        allow_private_urls=args.allow_private_urls,
+        insecure_open=args.insecure_open,
+        database_url=args.database_url,
+        public_url=args.public_url,
+        lease_ttl=args.lease_ttl,
     )
 
 
@@ -69,20 +106,29 @@ def serve(settings: Settings, log_level: str = "info") -> None:
 
     keys = KeyChecker(settings.api_keys)
     if keys.open and not settings.insecure_open and not _is_loopback(settings.host):
-        sys.exit(f"refusing to listen on {settings.host} with no API keys: "
-                 "pass --api-key (or REELFORGE_API_KEYS), or --insecure-open")
+        sys.exit(
+            f"refusing to listen on {settings.host} with no API keys: "
+            "pass --api-key (or REELFORGE_API_KEYS), or --insecure-open"
+        )
     try:
         catalog = Catalog.load(settings.catalog_file)
     except CatalogError as exc:
         sys.exit(f"catalog: {exc}")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = JobStore(settings.db_url, lease_ttl=settings.lease_ttl, max_attempts=settings.max_attempts)
+    store = JobStore(
+        settings.db_url, lease_ttl=settings.lease_ttl, max_attempts=settings.max_attempts
+    )
     store.create_schema()
     service = VideoService(settings, store, LocalStorage(settings.files_dir), catalog)
     workers = start_workers(settings)
     try:
-        uvicorn.run(create_app(service, keys), host=settings.host, port=settings.port,
-                    log_level=log_level, access_log=False)
+        uvicorn.run(
+            create_app(service, keys),
+            host=settings.host,
+            port=settings.port,
+            log_level=log_level,
+            access_log=False,
+        )
     finally:
         stop_workers(workers)
         store.dispose()
@@ -93,7 +139,9 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
     if args.command == "serve":
         serve(settings_from(args), args.log_level)
 

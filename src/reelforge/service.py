@@ -15,9 +15,15 @@ from reelforge.core.catalog import Catalog
 from reelforge.core.errors import ApiError, invalid
 from reelforge.core.spec import InputRef, JobSpec, VideoRequest, build_spec, check_input_video
 from reelforge.jobs.store import DONE, EXPIRED, FAILED, JobStore
-from reelforge.media.fetch import FetchPolicy, InputError, check_url, parse_data_url, probe_video, sniff_image
+from reelforge.media.fetch import (
+    FetchPolicy,
+    InputError,
+    check_url,
+    parse_data_url,
+    probe_video,
+    sniff_image,
+)
 from reelforge.storage.local import LocalStorage
-
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,9 @@ class JobView:
 
 
 class VideoService:
-    def __init__(self, settings: Settings, store: JobStore, storage: LocalStorage, catalog: Catalog):
+    def __init__(
+        self, settings: Settings, store: JobStore, storage: LocalStorage, catalog: Catalog
+    ):
         self.settings = settings
         self.store = store
         self.storage = storage
@@ -74,9 +82,14 @@ class VideoService:
             keyframes=[dataclasses.replace(k, image=swap(k.image)) for k in spec.keyframes],
         )
 
-    def _accept_input(self, job_id: str, n: int, ref: InputRef, spec: JobSpec, *, is_video: bool) -> InputRef:
+    def _accept_input(
+        self, job_id: str, n: int, ref: InputRef, spec: JobSpec, *, is_video: bool
+    ) -> InputRef:
         if ref.file_id is not None:
-            raise invalid(ref.field, "file_id inputs need the Files API, which this server does not offer yet; send a url")
+            raise invalid(
+                ref.field,
+                "file_id inputs need the Files API, which this server does not offer yet",
+            )
         if not ref.url:
             raise invalid(ref.field, "needs a url")
         try:
@@ -84,13 +97,19 @@ class VideoService:
                 check_url(ref.url, ref.field, self.fetch_policy)
                 return ref
             data = parse_data_url(ref.url, ref.field)
-            limit = self.fetch_policy.max_video_bytes if is_video else self.fetch_policy.max_image_bytes
+            limit = (
+                self.fetch_policy.max_video_bytes if is_video else self.fetch_policy.max_image_bytes
+            )
             if len(data) > limit:
-                raise InputError(ref.field, f"is larger than the {limit // (1024 * 1024)} MiB limit")
+                raise InputError(
+                    ref.field, f"is larger than the {limit // (1024 * 1024)} MiB limit"
+                )
             if is_video:
                 info = probe_video(data, ref.field)
                 model = self.catalog.get(spec.model)
-                if model is not None and (problem := check_input_video(model, spec.mode, info.duration_s)):
+                if model is not None and (
+                    problem := check_input_video(model, spec.mode, info.duration_s)
+                ):
                     raise InputError(ref.field, problem)
             else:
                 sniff_image(data, ref.field)
@@ -112,14 +131,25 @@ class VideoService:
         if status == EXPIRED:
             return JobView(status="expired", progress=job.progress, model=job.model)
         if status == FAILED:
-            return JobView(status="failed", progress=0, model=job.model,
-                           error_code=job.error_code, error_message=job.error_message)
+            return JobView(
+                status="failed",
+                progress=0,
+                model=job.model,
+                error_code=job.error_code,
+                error_message=job.error_message,
+            )
         if status != DONE:
             return JobView(status="pending", progress=job.progress, model=job.model)
         result = job.result or {}
         expires = int(job.finished_at + self.settings.url_ttl)
-        url = self.storage.signed_url(self.settings.public_url or base_url, result["video_key"], expires)
+        url = self.storage.signed_url(
+            self.settings.public_url or base_url, result["video_key"], expires
+        )
         return JobView(
-            status="done", progress=100, model=job.model, video_url=url,
-            duration=result["duration"], cost_in_usd_ticks=result["cost_in_usd_ticks"],
+            status="done",
+            progress=100,
+            model=job.model,
+            video_url=url,
+            duration=result["duration"],
+            cost_in_usd_ticks=result["cost_in_usd_ticks"],
         )

@@ -21,9 +21,14 @@ def assert_error(r: httpx.Response, status: int, *words: str) -> None:
 def test_health_and_openapi(server):
     assert httpx.get(f"{server.base_url}/health").status_code == 200
     spec = httpx.get(f"{server.base_url}/openapi.json").json()
-    for path in ("/v1/videos/generations", "/v1/videos/edits", "/v1/videos/extensions",
-                 "/v1/videos/{request_id}", "/v1/video-generation-models",
-                 "/v1/video-generation-models/{model_id}"):
+    for path in (
+        "/v1/videos/generations",
+        "/v1/videos/edits",
+        "/v1/videos/extensions",
+        "/v1/videos/{request_id}",
+        "/v1/video-generation-models",
+        "/v1/video-generation-models/{model_id}",
+    ):
         assert path in spec["paths"]
 
 
@@ -34,13 +39,18 @@ def test_models(server):
         assert {"grok-imagine-video", "grok-imagine-video-1.5"} <= ids
         one = c.get("/v1/video-generation-models/grok-imagine-video-1.5")
         assert one.status_code == 200 and "1080p" in one.json()["resolutions"]
-        assert c.get("/v1/video-generation-models/grok-imagine-video-1.5-preview").json()["id"] == "grok-imagine-video-1.5"
+        assert (
+            c.get("/v1/video-generation-models/grok-imagine-video-1.5-preview").json()["id"]
+            == "grok-imagine-video-1.5"
+        )
         assert_error(c.get("/v1/video-generation-models/nope"), 404, "nope")
 
 
 def test_create_returns_request_id_and_pending_is_202(server):
     with server.client() as c:
-        r = c.post("/v1/videos/generations", json={"prompt": "a cat", "duration": 1, "mode": "ignored"})
+        r = c.post(
+            "/v1/videos/generations", json={"prompt": "a cat", "duration": 1, "mode": "ignored"}
+        )
         assert r.status_code == 200 and set(r.json()) == {"request_id"}
         poll = c.get(f"/v1/videos/{r.json()['request_id']}")
         assert poll.status_code in (200, 202)
@@ -53,26 +63,49 @@ def test_unknown_request_id_is_404(server):
         assert_error(c.get("/v1/videos/00000000-0000-0000-0000-000000000000"), 404)
 
 
-@pytest.mark.parametrize("body,status,words", [
-    ({"prompt": "x", "duration": 16}, 400, ["duration", "1", "15"]),
-    ({"prompt": "x", "duration": "ten"}, 400, ["duration"]),
-    ({"prompt": "x", "aspect_ratio": "5:4"}, 400, ["aspect_ratio", "16:9"]),
-    ({"prompt": "x", "resolution": "1080p"}, 400, ["resolution", "480p", "720p"]),
-    ({"prompt": "x", "model": "nope"}, 404, ["nope", "grok-imagine-video"]),
-    ({"prompt": ""}, 400, ["prompt"]),
-    ({"prompt": "x", "reference_images": [{"url": TINY_PNG}] * 8}, 400, ["reference_images", "7"]),
-    ({"prompt": "x", "reference_images": [{"url": TINY_PNG}], "duration": 11}, 400, ["duration", "10"]),
-    ({"prompt": "x", "image": {"url": TINY_PNG}, "reference_images": [{"url": TINY_PNG}]}, 400, ["image"]),
-    ({"prompt": "x", "last_frame": {"url": TINY_PNG}}, 400, ["last_frame"]),
-    ({"prompt": "x", "image": {"url": "data:image/png;base64,!!!"}}, 400, ["image.url"]),
-    ({"prompt": "x", "image": {"url": data_url(b"GIF89a....")}}, 400, ["image.url", "PNG"]),
-    ({"prompt": "x", "image": {"url": "file:///etc/passwd"}}, 400, ["image.url"]),
-    ({"prompt": "x", "image": {}}, 400, ["image"]),
-    ({"prompt": "x", "image": {"file_id": "file_1"}}, 400, ["file_id"]),
-    ({"prompt": 5}, 422, ["prompt"]),
-    ({"prompt": "x", "generate_audio": "yes"}, 422, ["generate_audio"]),
-    ({"prompt": "x", "model": "grok-imagine-video-1.5", "reference_audios": [{"voice_id": "zed"}]}, 400, ["zed", "eve"]),
-])
+@pytest.mark.parametrize(
+    "body,status,words",
+    [
+        ({"prompt": "x", "duration": 16}, 400, ["duration", "1", "15"]),
+        ({"prompt": "x", "duration": "ten"}, 400, ["duration"]),
+        ({"prompt": "x", "aspect_ratio": "5:4"}, 400, ["aspect_ratio", "16:9"]),
+        ({"prompt": "x", "resolution": "1080p"}, 400, ["resolution", "480p", "720p"]),
+        ({"prompt": "x", "model": "nope"}, 404, ["nope", "grok-imagine-video"]),
+        ({"prompt": ""}, 400, ["prompt"]),
+        (
+            {"prompt": "x", "reference_images": [{"url": TINY_PNG}] * 8},
+            400,
+            ["reference_images", "7"],
+        ),
+        (
+            {"prompt": "x", "reference_images": [{"url": TINY_PNG}], "duration": 11},
+            400,
+            ["duration", "10"],
+        ),
+        (
+            {"prompt": "x", "image": {"url": TINY_PNG}, "reference_images": [{"url": TINY_PNG}]},
+            400,
+            ["image"],
+        ),
+        ({"prompt": "x", "last_frame": {"url": TINY_PNG}}, 400, ["last_frame"]),
+        ({"prompt": "x", "image": {"url": "data:image/png;base64,!!!"}}, 400, ["image.url"]),
+        ({"prompt": "x", "image": {"url": data_url(b"GIF89a....")}}, 400, ["image.url", "PNG"]),
+        ({"prompt": "x", "image": {"url": "file:///etc/passwd"}}, 400, ["image.url"]),
+        ({"prompt": "x", "image": {}}, 400, ["image"]),
+        ({"prompt": "x", "image": {"file_id": "file_1"}}, 400, ["file_id"]),
+        ({"prompt": 5}, 422, ["prompt"]),
+        ({"prompt": "x", "generate_audio": "yes"}, 422, ["generate_audio"]),
+        (
+            {
+                "prompt": "x",
+                "model": "grok-imagine-video-1.5",
+                "reference_audios": [{"voice_id": "zed"}],
+            },
+            400,
+            ["zed", "eve"],
+        ),
+    ],
+)
 def test_generation_validation(server, body, status, words):
     with server.client() as c:
         assert_error(c.post("/v1/videos/generations", json=body), status, *words)
@@ -80,7 +113,11 @@ def test_generation_validation(server, body, status, words):
 
 def test_malformed_json_is_422(server):
     with server.client() as c:
-        r = c.post("/v1/videos/generations", content=b"{not json", headers={"content-type": "application/json"})
+        r = c.post(
+            "/v1/videos/generations",
+            content=b"{not json",
+            headers={"content-type": "application/json"},
+        )
         assert_error(r, 422)
 
 
@@ -88,26 +125,65 @@ def test_edit_and_extension_validation(server):
     video = data_url(mp4_bytes(1.0), "video/mp4")
     long_video = data_url(mp4_bytes(9.0, 64, 64), "video/mp4")
     with server.client() as c:
-        assert_error(c.post("/v1/videos/edits", json={"prompt": "x", "video_url": video}), 422, "video")
-        assert_error(c.post("/v1/videos/edits", json={"prompt": "x", "video": {"url": video}, "duration": 3}), 400, "duration")
-        assert_error(c.post("/v1/videos/edits", json={"prompt": "x", "video": {"url": long_video}}), 400, "8.7")
-        assert_error(c.post("/v1/videos/edits", json={"prompt": "x", "video": {"url": data_url(b"not a video", "video/mp4")}}), 400, "video.url")
-        assert_error(c.post("/v1/videos/extensions", json={"prompt": "x", "video": {"url": video}}), 400, "2-15")
-        assert_error(c.post("/v1/videos/extensions", json={"prompt": "x", "video": {"url": video}, "resolution": "720p"}), 400, "resolution")
+        assert_error(
+            c.post("/v1/videos/edits", json={"prompt": "x", "video_url": video}), 422, "video"
+        )
+        assert_error(
+            c.post(
+                "/v1/videos/edits", json={"prompt": "x", "video": {"url": video}, "duration": 3}
+            ),
+            400,
+            "duration",
+        )
+        assert_error(
+            c.post("/v1/videos/edits", json={"prompt": "x", "video": {"url": long_video}}),
+            400,
+            "8.7",
+        )
+        assert_error(
+            c.post(
+                "/v1/videos/edits",
+                json={"prompt": "x", "video": {"url": data_url(b"not a video", "video/mp4")}},
+            ),
+            400,
+            "video.url",
+        )
+        assert_error(
+            c.post("/v1/videos/extensions", json={"prompt": "x", "video": {"url": video}}),
+            400,
+            "2-15",
+        )
+        assert_error(
+            c.post(
+                "/v1/videos/extensions",
+                json={"prompt": "x", "video": {"url": video}, "resolution": "720p"},
+            ),
+            400,
+            "resolution",
+        )
 
 
 def test_body_size_cap(make_server):
     srv = make_server()
     with srv.client() as c:
-        r = c.post("/v1/videos/generations", content=b"x" * (101 * 1024 * 1024),
-                   headers={"content-type": "application/json"})
+        r = c.post(
+            "/v1/videos/generations",
+            content=b"x" * (101 * 1024 * 1024),
+            headers={"content-type": "application/json"},
+        )
     assert_error(r, 413)
 
 
 def test_auth_required(server):
     assert_error(httpx.get(f"{server.base_url}/v1/video-generation-models"), 401)
-    assert_error(httpx.post(f"{server.base_url}/v1/videos/generations", json={"prompt": "x"},
-                            headers={"Authorization": "Basic abc"}), 401)
+    assert_error(
+        httpx.post(
+            f"{server.base_url}/v1/videos/generations",
+            json={"prompt": "x"},
+            headers={"Authorization": "Basic abc"},
+        ),
+        401,
+    )
 
 
 def test_jobs_are_isolated_per_key(server):
@@ -131,7 +207,19 @@ def test_refuses_open_non_loopback_bind(tmp_path):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "reelforge.cli", "serve", "--host", "0.0.0.0", "--port", "0",
-           "--data-dir", str(tmp_path), "--workers", "0"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "reelforge.cli",
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "0",
+        "--data-dir",
+        str(tmp_path),
+        "--workers",
+        "0",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "--insecure-open" in r.stderr

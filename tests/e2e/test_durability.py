@@ -13,8 +13,10 @@ def test_jobs_survive_sigkill_and_complete_once(make_server, tmp_path):
     args = ("--workers", "2", "--lease-ttl", "2")
     srv = make_server(*args, data_dir=data)
     with srv.client() as c:
-        ids = [create(c, {"prompt": f"job {n} orbit a red star", "duration": 6, "resolution": "720p"})
-               for n in range(5)]
+        ids = [
+            create(c, {"prompt": f"job {n} orbit a red star", "duration": 6, "resolution": "720p"})
+            for n in range(5)
+        ]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:  # wait until something is mid-render
             if any(0 < c.get(f"/v1/videos/{i}").json().get("progress", 0) < 100 for i in ids):

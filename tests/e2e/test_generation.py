@@ -11,8 +11,16 @@ from tests.helpers import data_url, decode_mp4, download, generate, png_bytes, p
 
 def test_text_to_video_end_to_end(server):
     with server.client() as c:
-        done = generate(c, {"model": "grok-imagine-video", "prompt": "a red ball bouncing on a beach",
-                            "duration": 2, "aspect_ratio": "16:9", "resolution": "480p"})
+        done = generate(
+            c,
+            {
+                "model": "grok-imagine-video",
+                "prompt": "a red ball bouncing on a beach",
+                "duration": 2,
+                "aspect_ratio": "16:9",
+                "resolution": "480p",
+            },
+        )
     assert done["status"] == "done" and done["progress"] == 100
     assert done["model"] == "grok-imagine-video"
     assert done["video"]["duration"] == 2 and done["video"]["respect_moderation"] is True
@@ -26,13 +34,26 @@ def test_text_to_video_end_to_end(server):
     assert not np.array_equal(video.frames[0], video.frames[-1])  # it moves
 
 
-@pytest.mark.parametrize("aspect,resolution,size", [
-    ("9:16", "480p", (480, 848)), ("1:1", "720p", (720, 720)), ("3:2", "480p", (720, 480)),
-])
+@pytest.mark.parametrize(
+    "aspect,resolution,size",
+    [
+        ("9:16", "480p", (480, 848)),
+        ("1:1", "720p", (720, 720)),
+        ("3:2", "480p", (720, 480)),
+    ],
+)
 def test_sizes_per_aspect_and_resolution(server, aspect, resolution, size):
     with server.client() as c:
-        done = generate(c, {"prompt": "a green forest", "duration": 1, "aspect_ratio": aspect,
-                            "resolution": resolution, "generate_audio": False})
+        done = generate(
+            c,
+            {
+                "prompt": "a green forest",
+                "duration": 1,
+                "aspect_ratio": aspect,
+                "resolution": resolution,
+                "generate_audio": False,
+            },
+        )
     video = decode_mp4(download(done["video"]["url"]))
     assert (video.width, video.height) == size and len(video.frames) == 24
     assert video.audio_codec is None  # generate_audio false: no audio stream at all
@@ -40,8 +61,16 @@ def test_sizes_per_aspect_and_resolution(server, aspect, resolution, size):
 
 def test_1080p_on_15(server):
     with server.client() as c:
-        done = generate(c, {"model": "grok-imagine-video-1.5", "prompt": "neon city", "duration": 1,
-                            "resolution": "1080p", "generate_audio": False})
+        done = generate(
+            c,
+            {
+                "model": "grok-imagine-video-1.5",
+                "prompt": "neon city",
+                "duration": 1,
+                "resolution": "1080p",
+                "generate_audio": False,
+            },
+        )
     assert done["usage"]["cost_in_usd_ticks"] == 2_500_000_000
     video = decode_mp4(download(done["video"]["url"]))
     assert (video.width, video.height) == (1920, 1080)
@@ -50,10 +79,17 @@ def test_1080p_on_15(server):
 def test_same_request_is_identical_and_prompts_and_seeds_differ(server):
     body = {"prompt": "a blue bird flying over the ocean, pan left", "duration": 1, "seed": 7}
     with server.client() as c:
-        results = [generate(c, b) for b in (body, body, {**body, "prompt": "a purple cat at night, zoom in"},
-                                            {**body, "seed": 8})]
+        results = [
+            generate(c, b)
+            for b in (
+                body,
+                body,
+                {**body, "prompt": "a purple cat at night, zoom in"},
+                {**body, "seed": 8},
+            )
+        ]
     frames = [decode_mp4(download(r["video"]["url"])).frames for r in results]
-    assert all(np.array_equal(a, b) for a, b in zip(frames[0], frames[1]))
+    assert all(np.array_equal(a, b) for a, b in zip(frames[0], frames[1], strict=True))
     for other in (frames[2], frames[3]):
         assert psnr(frames[0][12], other[12]) < 25  # clearly different pictures
 
@@ -61,8 +97,10 @@ def test_same_request_is_identical_and_prompts_and_seeds_differ(server):
 def test_image_to_video_starts_on_the_fitted_image(server):
     image = synthetic_image(700, 400, seed=3)  # 1.75:1, nearest supported ratio is 16:9
     with server.client() as c:
-        done = generate(c, {"prompt": "slow zoom in", "duration": 2,
-                            "image": {"url": data_url(png_bytes(image))}})
+        done = generate(
+            c,
+            {"prompt": "slow zoom in", "duration": 2, "image": {"url": data_url(png_bytes(image))}},
+        )
     assert done["usage"]["cost_in_usd_ticks"] == 2 * 500_000_000 + 20_000_000  # + one input image
     video = decode_mp4(download(done["video"]["url"]))
     assert (video.width, video.height, len(video.frames)) == (848, 480, 48)
@@ -73,10 +111,23 @@ def test_image_to_video_starts_on_the_fitted_image(server):
 def test_image_to_video_aliases_and_explicit_aspect(server):
     image = synthetic_image(300, 500, seed=5)
     with server.client() as c:
-        auto = generate(c, {"image_url": data_url(png_bytes(image, "JPEG"), "image/jpeg"),
-                            "duration": 1, "generate_audio": False})
-        square = generate(c, {"image": {"image_url": data_url(png_bytes(image, "WEBP"), "image/webp")},
-                               "aspect_ratio": "1:1", "duration": 1, "generate_audio": False})
+        auto = generate(
+            c,
+            {
+                "image_url": data_url(png_bytes(image, "JPEG"), "image/jpeg"),
+                "duration": 1,
+                "generate_audio": False,
+            },
+        )
+        square = generate(
+            c,
+            {
+                "image": {"image_url": data_url(png_bytes(image, "WEBP"), "image/webp")},
+                "aspect_ratio": "1:1",
+                "duration": 1,
+                "generate_audio": False,
+            },
+        )
     auto_video = decode_mp4(download(auto["video"]["url"]))
     assert (auto_video.width, auto_video.height) == (480, 848)  # 3:5 is nearest 9:16
     square_video = decode_mp4(download(square["video"]["url"]))
@@ -85,18 +136,30 @@ def test_image_to_video_aliases_and_explicit_aspect(server):
 
 
 def test_reference_to_video_runs_and_costs_per_image(server):
-    refs = [{"url": data_url(png_bytes(np.full((64, 64, 3), c, np.uint8)))} for c in ((250, 10, 200), (10, 240, 240))]
+    refs = [
+        {"url": data_url(png_bytes(np.full((64, 64, 3), c, np.uint8)))}
+        for c in ((250, 10, 200), (10, 240, 240))
+    ]
     with server.client() as c:
-        done = generate(c, {"prompt": "<IMAGE_1> meets <IMAGE_2>", "duration": 1,
-                            "reference_images": refs, "generate_audio": False})
+        done = generate(
+            c,
+            {
+                "prompt": "<IMAGE_1> meets <IMAGE_2>",
+                "duration": 1,
+                "reference_images": refs,
+                "generate_audio": False,
+            },
+        )
     assert done["usage"]["cost_in_usd_ticks"] == 500_000_000 + 2 * 20_000_000
     assert len(decode_mp4(download(done["video"]["url"])).frames) == 24
 
 
 def test_progress_is_reported_while_rendering(server):
     with server.client() as c:
-        r = c.post("/v1/videos/generations", json={"prompt": "orbit around a gold tree", "duration": 12,
-                                                   "resolution": "720p"})
+        r = c.post(
+            "/v1/videos/generations",
+            json={"prompt": "orbit around a gold tree", "duration": 12, "resolution": "720p"},
+        )
         request_id = r.json()["request_id"]
         seen = []
         while True:

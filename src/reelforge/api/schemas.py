@@ -27,7 +27,9 @@ class ImageUrlIn(_Wire):
         url = self.url or self.image_url
         if (url is None) == (self.file_id is None):
             raise invalid(field, "set exactly one of url and file_id")
-        return InputRef(url=url, file_id=self.file_id, field=f"{field}.url" if url else f"{field}.file_id")
+        return InputRef(
+            url=url, file_id=self.file_id, field=f"{field}.url" if url else f"{field}.file_id"
+        )
 
 
 class VideoUrlIn(_Wire):
@@ -37,7 +39,11 @@ class VideoUrlIn(_Wire):
     def ref(self, field: str) -> InputRef:
         if (self.url is None) == (self.file_id is None):
             raise invalid(field, "set exactly one of url and file_id")
-        return InputRef(url=self.url, file_id=self.file_id, field=f"{field}.url" if self.url else f"{field}.file_id")
+        return InputRef(
+            url=self.url,
+            file_id=self.file_id,
+            field=f"{field}.url" if self.url else f"{field}.file_id",
+        )
 
 
 class AudioIn(_Wire):
@@ -85,13 +91,23 @@ class GenerateIn(_Common):
                 raise invalid(f"reference_audios[{i}]", "only voice_id references are supported")
             voices.append(audio.voice_id)
         return VideoRequest(
-            model=self.model, prompt=self.prompt, duration=_duration(self.duration, self.seconds),
-            aspect_ratio=self.aspect_ratio, resolution=self.resolution, image=image,
+            model=self.model,
+            prompt=self.prompt,
+            duration=_duration(self.duration, self.seconds),
+            aspect_ratio=self.aspect_ratio,
+            resolution=self.resolution,
+            image=image,
             last_frame=self.last_frame.ref("last_frame") if self.last_frame else None,
-            reference_images=[r.ref(f"reference_images[{i}]") for i, r in enumerate(self.reference_images or [])],
-            keyframes=[Keyframe(k.image.ref(f"keyframes[{i}].image"), k.timestamp_s)
-                       for i, k in enumerate(self.keyframes or [])],
-            voices=voices, generate_audio=self.generate_audio, seed=self.seed,
+            reference_images=[
+                r.ref(f"reference_images[{i}]") for i, r in enumerate(self.reference_images or [])
+            ],
+            keyframes=[
+                Keyframe(k.image.ref(f"keyframes[{i}].image"), k.timestamp_s)
+                for i, k in enumerate(self.keyframes or [])
+            ],
+            voices=voices,
+            generate_audio=self.generate_audio,
+            seed=self.seed,
         )
 
 
@@ -105,9 +121,14 @@ class EditIn(_Common):
 
     def to_request(self) -> VideoRequest:
         return VideoRequest(
-            model=self.model, prompt=self.prompt, duration=self.duration, aspect_ratio=self.aspect_ratio,
-            resolution=self.resolution, video=self.video.ref("video"),
-            generate_audio=self.generate_audio, seed=self.seed,
+            model=self.model,
+            prompt=self.prompt,
+            duration=self.duration,
+            aspect_ratio=self.aspect_ratio,
+            resolution=self.resolution,
+            video=self.video.ref("video"),
+            generate_audio=self.generate_audio,
+            seed=self.seed,
         )
 
 

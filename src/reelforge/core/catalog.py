@@ -76,14 +76,30 @@ class Model:
 
 
 _KNOWN_KEYS = {
-    "engine", "modes", "resolutions", "aspect_ratios", "durations", "input_video_durations",
-    "max_resolution", "prices", "aliases", "max_reference_images", "max_keyframes",
-    "max_reference_audios", "last_frame", "frame_pinning", "voices",
+    "engine",
+    "modes",
+    "resolutions",
+    "aspect_ratios",
+    "durations",
+    "input_video_durations",
+    "max_resolution",
+    "prices",
+    "aliases",
+    "max_reference_images",
+    "max_keyframes",
+    "max_reference_audios",
+    "last_frame",
+    "frame_pinning",
+    "voices",
 }
 
 
 def _pair(model_id: str, key: str, value: Any) -> tuple[float, float]:
-    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int | float) for v in value)):
+    if not (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int | float) for v in value)
+    ):
         raise CatalogError(f"models.{model_id}.{key}: expected [min, max], got {value!r}")
     return float(value[0]), float(value[1])
 
@@ -114,7 +130,9 @@ def _model(model_id: str, raw: dict[str, Any]) -> Model:
         modes=modes,
         resolutions=resolutions,
         aspect_ratios=aspect_ratios,
-        durations={k: _pair(model_id, f"durations.{k}", v) for k, v in raw.get("durations", {}).items()},
+        durations={
+            k: _pair(model_id, f"durations.{k}", v) for k, v in raw.get("durations", {}).items()
+        },
         input_video_durations={
             k: _pair(model_id, f"input_video_durations.{k}", v)
             for k, v in raw.get("input_video_durations", {}).items()

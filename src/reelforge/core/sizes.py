@@ -15,12 +15,33 @@ ASPECT_RATIOS: dict[str, tuple[int, int]] = {
 RESOLUTIONS = ("480p", "720p", "1080p")
 
 _SIZES: dict[str, dict[str, tuple[int, int]]] = {
-    "480p": {"16:9": (848, 480), "9:16": (480, 848), "1:1": (480, 480), "4:3": (640, 480),
-             "3:4": (480, 640), "3:2": (720, 480), "2:3": (480, 720)},
-    "720p": {"16:9": (1280, 720), "9:16": (720, 1280), "1:1": (720, 720), "4:3": (960, 720),
-             "3:4": (720, 960), "3:2": (1080, 720), "2:3": (720, 1080)},
-    "1080p": {"16:9": (1920, 1080), "9:16": (1080, 1920), "1:1": (1080, 1080),
-              "4:3": (1440, 1080), "3:4": (1080, 1440), "3:2": (1620, 1080), "2:3": (1080, 1620)},
+    "480p": {
+        "16:9": (848, 480),
+        "9:16": (480, 848),
+        "1:1": (480, 480),
+        "4:3": (640, 480),
+        "3:4": (480, 640),
+        "3:2": (720, 480),
+        "2:3": (480, 720),
+    },
+    "720p": {
+        "16:9": (1280, 720),
+        "9:16": (720, 1280),
+        "1:1": (720, 720),
+        "4:3": (960, 720),
+        "3:4": (720, 960),
+        "3:2": (1080, 720),
+        "2:3": (720, 1080),
+    },
+    "1080p": {
+        "16:9": (1920, 1080),
+        "9:16": (1080, 1920),
+        "1:1": (1080, 1080),
+        "4:3": (1440, 1080),
+        "3:4": (1080, 1440),
+        "3:2": (1620, 1080),
+        "2:3": (1080, 1620),
+    },
 }
 
 
@@ -35,14 +56,16 @@ def nearest_aspect_ratio(width: int, height: int, allowed: list[str] | None = No
 
     candidates = allowed or list(ASPECT_RATIOS)
     target = math.log(width / height)
-    return min(candidates, key=lambda r: abs(math.log(ASPECT_RATIOS[r][0] / ASPECT_RATIOS[r][1]) - target))
+    return min(
+        candidates, key=lambda r: abs(math.log(ASPECT_RATIOS[r][0] / ASPECT_RATIOS[r][1]) - target)
+    )
 
 
 _SHORT_SIDE = {"480p": 480, "720p": 720, "1080p": 1080}
 
 
 def capped_size(width: int, height: int, max_resolution: str) -> tuple[int, int]:
-    """An input video's own size, scaled down so its short side fits `max_resolution`; even sides."""
+    """An input video's size, scaled down so its short side fits `max_resolution`; even sides."""
     cap = _SHORT_SIDE[max_resolution]
     scale = min(1.0, cap / min(width, height))
     even = lambda v: max(2, int(round(v * scale / 2)) * 2)  # noqa: E731 - H.264 wants even sides

@@ -7,6 +7,7 @@ against the model catalog and resolves defaults. Pure: no I/O, so every rule is 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,7 +115,9 @@ def resolve_model(catalog: Catalog, name: str | None) -> Model:
         raise invalid("model", f"is required; available: {catalog.names()}")
     model = catalog.get(name)
     if model is None:
-        raise ApiError(404, f"model: '{name}' not found; available: {catalog.names()}", field="model")
+        raise ApiError(
+            404, f"model: '{name}' not found; available: {catalog.names()}", field="model"
+        )
     return model
 
 
@@ -131,11 +134,15 @@ def _duration(raw: Any, default: int, limits: tuple[float, float], what: str) ->
         raise invalid("duration", f"must be a whole number of seconds, got {raw!r}")
     low, high = limits
     if not low <= value <= high:
-        raise invalid("duration", f"{what} must be between {low:g} and {high:g} seconds, got {value}")
+        raise invalid(
+            "duration", f"{what} must be between {low:g} and {high:g} seconds, got {value}"
+        )
     return value
 
 
-def _choice(name: str, value: str | None, allowed: tuple[str, ...], default: str | None) -> str | None:
+def _choice(
+    name: str, value: str | None, allowed: tuple[str, ...], default: str | None
+) -> str | None:
     if value is None:
         return default
     if value not in allowed:
@@ -168,7 +175,9 @@ def build_spec(kind: str, req: VideoRequest, catalog: Catalog) -> JobSpec:
     model = resolve_model(catalog, req.model)
     mode = _mode(kind, req)
     if mode not in model.modes:
-        raise invalid("model", f"'{model.id}' does not support {mode}; it supports {list(model.modes)}")
+        raise invalid(
+            "model", f"'{model.id}' does not support {mode}; it supports {list(model.modes)}"
+        )
     prompt = (req.prompt or "").strip()
     if len(prompt) > MAX_PROMPT_CHARS:
         raise invalid("prompt", f"is longer than {MAX_PROMPT_CHARS} characters")
@@ -179,29 +188,53 @@ def build_spec(kind: str, req: VideoRequest, catalog: Catalog) -> JobSpec:
     if req.seed is not None and not (isinstance(req.seed, int) and 0 <= req.seed <= MAX_SEED):
         raise invalid("seed", f"must be an integer between 0 and {MAX_SEED}")
     common = dict(
-        kind=kind, mode=mode, model=model.id, prompt=prompt, seed=req.seed or 0,
+        kind=kind,
+        mode=mode,
+        model=model.id,
+        prompt=prompt,
+        seed=req.seed or 0,
         generate_audio=True if req.generate_audio is None else bool(req.generate_audio),
     )
 
     if mode in ("edit", "extension"):
         if req.video is None:
             raise invalid("video", f"is required for {mode}")
-        _not_accepted(req, mode, "aspect_ratio", "resolution", "image", "last_frame",
-                      "reference_images", "keyframes", "voices")
+        _not_accepted(
+            req,
+            mode,
+            "aspect_ratio",
+            "resolution",
+            "image",
+            "last_frame",
+            "reference_images",
+            "keyframes",
+            "voices",
+        )
         if mode == "edit":
             _not_accepted(req, mode, "duration")
-            return JobSpec(duration_s=None, aspect_ratio=None, resolution=None, video=req.video, **common)
-        added = _duration(req.duration, DEFAULT_DURATION[EXTENSION], model.durations[mode], "extension")
-        return JobSpec(duration_s=added, aspect_ratio=None, resolution=None, video=req.video, **common)
+            return JobSpec(
+                duration_s=None, aspect_ratio=None, resolution=None, video=req.video, **common
+            )
+        added = _duration(
+            req.duration, DEFAULT_DURATION[EXTENSION], model.durations[mode], "extension"
+        )
+        return JobSpec(
+            duration_s=added, aspect_ratio=None, resolution=None, video=req.video, **common
+        )
 
     duration = _duration(req.duration, DEFAULT_DURATION[GENERATION], model.durations[mode], mode)
     aspect_default = None if req.image is not None else DEFAULT_ASPECT_RATIO
     aspect_ratio = _choice("aspect_ratio", req.aspect_ratio, model.aspect_ratios, aspect_default)
-    resolution = _choice("resolution", req.resolution, model.resolutions_for(mode), DEFAULT_RESOLUTION)
+    resolution = _choice(
+        "resolution", req.resolution, model.resolutions_for(mode), DEFAULT_RESOLUTION
+    )
 
     if mode == "reference-to-video":
         if len(req.reference_images) > model.max_reference_images:
-            raise invalid("reference_images", f"at most {model.max_reference_images} images, got {len(req.reference_images)}")
+            raise invalid(
+                "reference_images",
+                f"at most {model.max_reference_images} images, got {len(req.reference_images)}",
+            )
         if req.image is not None and not model.frame_pinning:
             raise invalid("image", f"cannot be combined with reference_images on '{model.id}'")
         _check_voices(req.voices, model)
@@ -210,33 +243,50 @@ def build_spec(kind: str, req: VideoRequest, catalog: Catalog) -> JobSpec:
     _check_keyframes(req.keyframes, duration, model)
 
     return JobSpec(
-        duration_s=duration, aspect_ratio=aspect_ratio, resolution=resolution, image=req.image,
-        last_frame=req.last_frame, reference_images=list(req.reference_images),
+        duration_s=duration,
+        aspect_ratio=aspect_ratio,
+        resolution=resolution,
+        image=req.image,
+        last_frame=req.last_frame,
+        reference_images=list(req.reference_images),
         keyframes=sorted(req.keyframes, key=lambda k: k.timestamp_s),
-        voices=[v.lower() for v in req.voices], **common,
+        voices=[v.lower() for v in req.voices],
+        **common,
     )
 
 
 def _check_voices(voices: list[str], model: Model) -> None:
     if len(voices) > model.max_reference_audios:
-        raise invalid("reference_audios", f"at most {model.max_reference_audios} on '{model.id}', got {len(voices)}")
+        raise invalid(
+            "reference_audios",
+            f"at most {model.max_reference_audios} on '{model.id}', got {len(voices)}",
+        )
     for i, voice in enumerate(voices):
         if voice.lower() not in model.voices:
-            raise invalid(f"reference_audios[{i}].voice_id", f"unknown voice '{voice}'; valid: {list(model.voices)}")
+            raise invalid(
+                f"reference_audios[{i}].voice_id",
+                f"unknown voice '{voice}'; valid: {list(model.voices)}",
+            )
 
 
 def _check_keyframes(keyframes: list[Keyframe], duration: float, model: Model) -> None:
     if not keyframes:
         return
     if len(keyframes) > model.max_keyframes:
-        raise invalid("keyframes", f"at most {model.max_keyframes} on '{model.id}', got {len(keyframes)}")
+        raise invalid(
+            "keyframes", f"at most {model.max_keyframes} on '{model.id}', got {len(keyframes)}"
+        )
     times = sorted(k.timestamp_s for k in keyframes)
     for t in times:
         if not (math.isfinite(t) and 0 < t < duration):
-            raise invalid("keyframes.timestamp_s", f"must be strictly between 0 and {duration:g}, got {t:g}")
-    for a, b in zip(times, times[1:]):
+            raise invalid(
+                "keyframes.timestamp_s", f"must be strictly between 0 and {duration:g}, got {t:g}"
+            )
+    for a, b in itertools.pairwise(times):
         if b - a < MIN_KEYFRAME_GAP_S - 1e-6:
-            raise invalid("keyframes.timestamp_s", f"keyframes must be at least 1/3 s apart ({a:g} and {b:g})")
+            raise invalid(
+                "keyframes.timestamp_s", f"keyframes must be at least 1/3 s apart ({a:g} and {b:g})"
+            )
 
 
 def check_input_video(model: Model, mode: str, seconds: float) -> str | None:

@@ -15,7 +15,8 @@ log = logging.getLogger("reelforge.janitor")
 def sweep(store: JobStore, storage: LocalStorage, retention: float) -> None:
     """One pass; safe to run from several processes at once."""
     failed = store.fail_exhausted(
-        INTERNAL_ERROR, f"the job's worker stopped {store.max_attempts} times while rendering it")
+        INTERNAL_ERROR, f"the job's worker stopped {store.max_attempts} times while rendering it"
+    )
     if failed:
         log.warning("failed %d job(s) whose workers kept dying", failed)
     for job in store.expire_finished(older_than=time.time() - retention):

@@ -5,6 +5,7 @@ Everything a worker does to one job, minus the claim bookkeeping (worker.py) and
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
 from collections.abc import Callable, Iterator
@@ -56,7 +57,9 @@ class InputLoader:
 
 
 class Renderer:
-    def __init__(self, catalog: Catalog, engines: dict[str, Engine], loader: InputLoader, tmp_dir: Path):
+    def __init__(
+        self, catalog: Catalog, engines: dict[str, Engine], loader: InputLoader, tmp_dir: Path
+    ):
         self.catalog = catalog
         self.engines = engines
         self.loader = loader
@@ -68,7 +71,9 @@ class Renderer:
             raise JobError(INVALID_ARGUMENT, f"model '{spec.model}' is no longer in the catalog")
         engine = self.engines.get(model.engine)
         if engine is None:
-            raise JobError(INVALID_ARGUMENT, f"engine '{model.engine}' of model '{model.id}' is not available")
+            raise JobError(
+                INVALID_ARGUMENT, f"engine '{model.engine}' of model '{model.id}' is not available"
+            )
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         out = self.tmp_dir / out_name
         try:
@@ -82,7 +87,9 @@ class Renderer:
             out.unlink(missing_ok=True)
             raise
 
-    def _generate(self, spec: JobSpec, model: Model, engine: Engine, out: Path, progress: Progress) -> Rendered:
+    def _generate(
+        self, spec: JobSpec, model: Model, engine: Engine, out: Path, progress: Progress
+    ) -> Rendered:
         image = self.loader.image(spec.image) if spec.image else None
         references = tuple(self.loader.image(r) for r in spec.reference_images)
         aspect = spec.aspect_ratio
@@ -90,22 +97,32 @@ class Renderer:
             aspect = nearest_aspect_ratio(image.shape[1], image.shape[0], list(model.aspect_ratios))
         width, height = frame_size(aspect, spec.resolution)
         request = RenderRequest(
-            mode=spec.mode, prompt=spec.prompt, width=width, height=height,
-            num_frames=int(spec.duration_s * FPS), seed=spec.seed,
-            generate_audio=spec.generate_audio, image=image, reference_images=references,
+            mode=spec.mode,
+            prompt=spec.prompt,
+            width=width,
+            height=height,
+            num_frames=int(spec.duration_s * FPS),
+            seed=spec.seed,
+            generate_audio=spec.generate_audio,
+            image=image,
+            reference_images=references,
         )
         encode_clip(engine.render(request), request, str(out), progress)
         cost = cost_ticks(model, spec.resolution, spec.duration_s, spec.input_image_count())
         return Rendered(out, spec.duration_s, width, height, cost)
 
-    def _from_video(self, spec: JobSpec, model: Model, engine: Engine, out: Path, progress: Progress) -> Rendered:
+    def _from_video(
+        self, spec: JobSpec, model: Model, engine: Engine, out: Path, progress: Progress
+    ) -> Rendered:
         source = self.tmp_dir / (out.name + ".input")
         source.write_bytes(self.loader.data(spec.video, "video"))
         try:
             info = probe_video(str(source), spec.video.field)
             if problem := check_input_video(model, spec.mode, info.duration_s):
                 raise JobError(INVALID_ARGUMENT, f"{spec.video.field}: {problem}")
-            width, height = capped_size(info.width, info.height, model.resolutions_for(spec.mode)[-1])
+            width, height = capped_size(
+                info.width, info.height, model.resolutions_for(spec.mode)[-1]
+            )
             kept = max(1, round(info.duration_s * FPS))
             added = int(spec.duration_s * FPS) if spec.mode == "extension" else 0
 
@@ -114,9 +131,15 @@ class Renderer:
 
             last = _last(original()) if added else None
             request = RenderRequest(
-                mode=spec.mode, prompt=spec.prompt, width=width, height=height,
-                num_frames=kept if spec.mode == "edit" else added, seed=spec.seed,
-                generate_audio=spec.generate_audio, image=last, source_frames=original,
+                mode=spec.mode,
+                prompt=spec.prompt,
+                width=width,
+                height=height,
+                num_frames=kept if spec.mode == "edit" else added,
+                seed=spec.seed,
+                generate_audio=spec.generate_audio,
+                image=last,
+                source_frames=original,
             )
             clip = engine.render(request)
             if spec.mode == "extension":
@@ -133,17 +156,19 @@ class Renderer:
 
 
 def _last(frames: Iterator[np.ndarray]) -> np.ndarray:
-    last = None
-    for last in frames:
-        pass
-    return last
+    """The final frame, decoding (not keeping) the ones before it."""
+    return collections.deque(frames, maxlen=1)[0]
 
 
 class _Concatenated:
     """The original clip followed by the engine's continuation (extension)."""
 
-    def __init__(self, original: Callable[[], Iterator[np.ndarray]], continuation: Clip,
-                 audio: np.ndarray | None):
+    def __init__(
+        self,
+        original: Callable[[], Iterator[np.ndarray]],
+        continuation: Clip,
+        audio: np.ndarray | None,
+    ):
         self._original = original
         self._continuation = continuation
         self._audio = audio

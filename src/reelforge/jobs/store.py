@@ -108,10 +108,19 @@ class JobStore:
 
     def add(self, job_id: str, owner: str, spec: dict[str, Any]) -> None:
         with self.engine.begin() as conn:
-            conn.execute(jobs.insert().values(
-                id=job_id, owner=owner, model=spec["model"], mode=spec["mode"], status=QUEUED,
-                spec=spec, progress=0, attempts=0, created_at=time.time(),
-            ))
+            conn.execute(
+                jobs.insert().values(
+                    id=job_id,
+                    owner=owner,
+                    model=spec["model"],
+                    mode=spec["mode"],
+                    status=QUEUED,
+                    spec=spec,
+                    progress=0,
+                    attempts=0,
+                    created_at=time.time(),
+                )
+            )
 
     def get(self, job_id: str, owner: str | None = None) -> Job | None:
         query = sa.select(jobs).where(jobs.c.id == job_id)
@@ -137,14 +146,23 @@ class JobStore:
         now = time.time()
         token = str(uuid.uuid4())
         oldest = (
-            sa.select(jobs.c.id).where(self._claimable(now)).order_by(jobs.c.created_at).limit(1)
-            .with_for_update(skip_locked=True).scalar_subquery()
+            sa.select(jobs.c.id)
+            .where(self._claimable(now))
+            .order_by(jobs.c.created_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
         )
         claim = (
-            jobs.update().where(jobs.c.id == oldest, self._claimable(now))
-            .values(status=RUNNING, claim_token=token, lease_expires_at=now + self.lease_ttl,
-                    attempts=jobs.c.attempts + 1,
-                    started_at=sa.func.coalesce(jobs.c.started_at, now))
+            jobs.update()
+            .where(jobs.c.id == oldest, self._claimable(now))
+            .values(
+                status=RUNNING,
+                claim_token=token,
+                lease_expires_at=now + self.lease_ttl,
+                attempts=jobs.c.attempts + 1,
+                started_at=sa.func.coalesce(jobs.c.started_at, now),
+            )
             .returning(*jobs.c)
         )
         with self.engine.begin() as conn:
@@ -152,8 +170,9 @@ class JobStore:
         return Claim(_job(row), token) if row else None
 
     def _owned(self, claim: Claim) -> sa.ColumnElement[bool]:
-        return sa.and_(jobs.c.id == claim.job.id, jobs.c.claim_token == claim.token,
-                       jobs.c.status == RUNNING)
+        return sa.and_(
+            jobs.c.id == claim.job.id, jobs.c.claim_token == claim.token, jobs.c.status == RUNNING
+        )
 
     def heartbeat(self, claim: Claim, progress: int | None = None) -> bool:
         """Renew the lease (and record progress); False if the job is no longer ours."""
@@ -161,48 +180,86 @@ class JobStore:
         if progress is not None:
             values["progress"] = max(0, min(99, progress))
         with self.engine.begin() as conn:
-            return conn.execute(jobs.update().where(self._owned(claim)).values(**values)).rowcount == 1
+            return (
+                conn.execute(jobs.update().where(self._owned(claim)).values(**values)).rowcount == 1
+            )
 
     def complete(self, claim: Claim, result: dict[str, Any]) -> bool:
         """Mark done; False (and nothing written) if another worker owns the job now."""
         with self.engine.begin() as conn:
-            updated = conn.execute(jobs.update().where(self._owned(claim)).values(
-                status=DONE, progress=100, result=result, finished_at=time.time(),
-                lease_expires_at=None))
+            updated = conn.execute(
+                jobs.update()
+                .where(self._owned(claim))
+                .values(
+                    status=DONE,
+                    progress=100,
+                    result=result,
+                    finished_at=time.time(),
+                    lease_expires_at=None,
+                )
+            )
             return updated.rowcount == 1
 
     def release(self, claim: Claim) -> bool:
         """Give a job back to the queue untouched (a worker shutting down), not counting the try."""
         with self.engine.begin() as conn:
-            updated = conn.execute(jobs.update().where(self._owned(claim)).values(
-                status=QUEUED, claim_token=None, lease_expires_at=None, progress=0,
-                attempts=jobs.c.attempts - 1))
+            updated = conn.execute(
+                jobs.update()
+                .where(self._owned(claim))
+                .values(
+                    status=QUEUED,
+                    claim_token=None,
+                    lease_expires_at=None,
+                    progress=0,
+                    attempts=jobs.c.attempts - 1,
+                )
+            )
             return updated.rowcount == 1
 
     def fail(self, claim: Claim, code: str, message: str) -> bool:
         with self.engine.begin() as conn:
-            updated = conn.execute(jobs.update().where(self._owned(claim)).values(
-                status=FAILED, error_code=code, error_message=message, finished_at=time.time(),
-                lease_expires_at=None))
+            updated = conn.execute(
+                jobs.update()
+                .where(self._owned(claim))
+                .values(
+                    status=FAILED,
+                    error_code=code,
+                    error_message=message,
+                    finished_at=time.time(),
+                    lease_expires_at=None,
+                )
+            )
             return updated.rowcount == 1
 
     # --- janitor side ---------------------------------------------------------------------
 
     def fail_exhausted(self, code: str, message: str) -> int:
-        """Jobs whose every attempt died with its worker: fail them rather than leave them pending."""
+        """Jobs whose every attempt died with its worker: fail them, never leave them pending."""
         now = time.time()
         with self.engine.begin() as conn:
-            return conn.execute(jobs.update().where(
-                jobs.c.status == RUNNING, jobs.c.lease_expires_at < now,
-                jobs.c.attempts >= self.max_attempts,
-            ).values(status=FAILED, error_code=code, error_message=message, finished_at=now,
-                     lease_expires_at=None)).rowcount
+            return conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.status == RUNNING,
+                    jobs.c.lease_expires_at < now,
+                    jobs.c.attempts >= self.max_attempts,
+                )
+                .values(
+                    status=FAILED,
+                    error_code=code,
+                    error_message=message,
+                    finished_at=now,
+                    lease_expires_at=None,
+                )
+            ).rowcount
 
     def expire_finished(self, older_than: float) -> list[Job]:
         """Mark finished jobs expired; return them so their files can be removed."""
         with self.engine.begin() as conn:
             rows = conn.execute(
-                jobs.update().where(jobs.c.status.in_(FINISHED), jobs.c.finished_at < older_than)
-                .values(status=EXPIRED).returning(*jobs.c)
+                jobs.update()
+                .where(jobs.c.status.in_(FINISHED), jobs.c.finished_at < older_than)
+                .values(status=EXPIRED)
+                .returning(*jobs.c)
             ).all()
         return [_job(r) for r in rows]

@@ -43,11 +43,14 @@ def available_engines() -> dict[str, Engine]:
 
 
 class Worker:
-    def __init__(self, settings: Settings, store: JobStore, storage: LocalStorage, catalog: Catalog):
+    def __init__(
+        self, settings: Settings, store: JobStore, storage: LocalStorage, catalog: Catalog
+    ):
         self.store = store
         self.storage = storage
         self.renderer = Renderer(
-            catalog, available_engines(),
+            catalog,
+            available_engines(),
             InputLoader(storage, FetchPolicy(allow_private=settings.allow_private_urls)),
             settings.tmp_dir,
         )
@@ -87,7 +90,9 @@ class Worker:
 
         video_key = f"videos/{job.id}-{claim.token}.mp4"
         try:
-            rendered = self.renderer.render(JobSpec.from_dict(job.spec), f"{job.id}-{claim.token}.mp4", progress)
+            rendered = self.renderer.render(
+                JobSpec.from_dict(job.spec), f"{job.id}-{claim.token}.mp4", progress
+            )
             self.storage.put_file(video_key, rendered.path)
             result = {
                 "video_key": video_key,
@@ -133,8 +138,12 @@ def worker_main(settings: Settings, parent_pid: int) -> None:
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    store = JobStore(settings.db_url, lease_ttl=settings.lease_ttl, max_attempts=settings.max_attempts)
-    worker = Worker(settings, store, LocalStorage(settings.files_dir), Catalog.load(settings.catalog_file))
+    store = JobStore(
+        settings.db_url, lease_ttl=settings.lease_ttl, max_attempts=settings.max_attempts
+    )
+    worker = Worker(
+        settings, store, LocalStorage(settings.files_dir), Catalog.load(settings.catalog_file)
+    )
     signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: worker.stopping.set())
     try:
@@ -147,7 +156,9 @@ def start_workers(settings: Settings) -> list[multiprocessing.Process]:
     ctx = multiprocessing.get_context("spawn")  # no inherited event loop, threads or DB handles
     procs = []
     for n in range(settings.workers):
-        proc = ctx.Process(target=worker_main, args=(settings, os.getpid()), name=f"reelforge-worker-{n}")
+        proc = ctx.Process(
+            target=worker_main, args=(settings, os.getpid()), name=f"reelforge-worker-{n}"
+        )
         proc.start()
         procs.append(proc)
     return procs

@@ -33,14 +33,65 @@ _WIND = {"wind", "windy", "breeze", "storm", "snow", "blizzard", "desert", "moun
 _CITY = {"city", "street", "traffic", "car", "cars", "urban", "downtown", "highway", "neon"}
 _BIRDS = {"bird", "birds", "forest", "jungle", "garden", "spring", "morning", "park", "tree"}
 _FIRE = {"fire", "campfire", "fireplace", "flame", "flames", "burning"}
-_BEAT = {"music", "song", "dance", "dancing", "party", "concert", "club", "beat", "drum",
-         "drums", "band", "festival", "disco", "rave", "hiphop"}
-_DARK = {"night", "dark", "sad", "rain", "rainy", "storm", "horror", "spooky", "moon", "noir",
-         "mystery", "space"}
-_FAST = {"run", "running", "race", "racing", "chase", "fast", "action", "dance", "party",
-         "city", "car", "sport", "fight"}
-_SLOW = {"calm", "slow", "sleep", "peaceful", "ocean", "night", "dream", "float", "snow",
-         "meditation", "sunset"}
+_BEAT = {
+    "music",
+    "song",
+    "dance",
+    "dancing",
+    "party",
+    "concert",
+    "club",
+    "beat",
+    "drum",
+    "drums",
+    "band",
+    "festival",
+    "disco",
+    "rave",
+    "hiphop",
+}
+_DARK = {
+    "night",
+    "dark",
+    "sad",
+    "rain",
+    "rainy",
+    "storm",
+    "horror",
+    "spooky",
+    "moon",
+    "noir",
+    "mystery",
+    "space",
+}
+_FAST = {
+    "run",
+    "running",
+    "race",
+    "racing",
+    "chase",
+    "fast",
+    "action",
+    "dance",
+    "party",
+    "city",
+    "car",
+    "sport",
+    "fight",
+}
+_SLOW = {
+    "calm",
+    "slow",
+    "sleep",
+    "peaceful",
+    "ocean",
+    "night",
+    "dream",
+    "float",
+    "snow",
+    "meditation",
+    "sunset",
+}
 
 
 def procedural_audio(prompt: str, seed: int, duration_s: float) -> np.ndarray:

@@ -96,8 +96,9 @@ class Mp4Writer:
                 f"got {rgb.dtype} {rgb.shape}"
             )
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
-        frame = frame.reformat(format=PIXEL_FORMAT, dst_colorspace=COLORSPACE,
-                               dst_color_range=ColorRange.MPEG)
+        frame = frame.reformat(
+            format=PIXEL_FORMAT, dst_colorspace=COLORSPACE, dst_color_range=ColorRange.MPEG
+        )
         frame.pts = self.frames_written
         frame.time_base = Fraction(1, self.fps)
         self._container.mux(self._video.encode(frame))
@@ -165,8 +166,9 @@ def encode_clip(
     total = request.num_frames
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="reelforge-audio") as pool:
         pending = pool.submit(clip.audio) if request.generate_audio else None
-        with Mp4Writer(path, request.width, request.height, request.fps,
-                       with_audio=pending is not None) as out:
+        with Mp4Writer(
+            path, request.width, request.height, request.fps, with_audio=pending is not None
+        ) as out:
             feed = _AudioFeed(out, pending, total, request.fps)
             done = 0
             for frame in _prefetch(clip.frames(), depth=3):
@@ -186,7 +188,10 @@ class _AudioFeed:
     """Writes the soundtrack alongside the frames once it is ready, so the two interleave."""
 
     def __init__(
-        self, out: Mp4Writer, pending: Future[np.ndarray | None] | None, num_frames: int,
+        self,
+        out: Mp4Writer,
+        pending: Future[np.ndarray | None] | None,
+        num_frames: int,
         fps: int,
     ) -> None:
         self._out = out

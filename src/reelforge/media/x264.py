@@ -15,9 +15,21 @@ from pathlib import Path
 
 # x264's feature names for the /proc/cpuinfo flags they need, in x264's order.
 _X264_FEATURES = (
-    ("MMX2", "mmxext"), ("SSE", "sse"), ("SSE2", "sse2"), ("SSE3", "pni"), ("SSSE3", "ssse3"),
-    ("SSE4.1", "sse4_1"), ("SSE4.2", "sse4_2"), ("AVX", "avx"), ("XOP", "xop"), ("FMA4", "fma4"),
-    ("FMA3", "fma"), ("BMI1", "bmi1"), ("BMI2", "bmi2"), ("LZCNT", "abm"), ("AVX2", "avx2"),
+    ("MMX2", "mmxext"),
+    ("SSE", "sse"),
+    ("SSE2", "sse2"),
+    ("SSE3", "pni"),
+    ("SSSE3", "ssse3"),
+    ("SSE4.1", "sse4_1"),
+    ("SSE4.2", "sse4_2"),
+    ("AVX", "avx"),
+    ("XOP", "xop"),
+    ("FMA4", "fma4"),
+    ("FMA3", "fma"),
+    ("BMI1", "bmi1"),
+    ("BMI2", "bmi2"),
+    ("LZCNT", "abm"),
+    ("AVX2", "avx2"),
 )
 
 

@@ -18,21 +18,51 @@ from .sprites import KINDS
 
 # Horizontal speeds in frame widths per second, and how each kind moves.
 _MOTION: dict[str, tuple[str, float]] = {
-    "cat": ("walk", 0.09), "dog": ("walk", 0.11), "person": ("walk", 0.05),
-    "robot": ("walk", 0.04), "car": ("drive", 0.22), "ball": ("bounce", 0.1),
-    "bird": ("fly", 0.13), "butterfly": ("flutter", 0.05), "plane": ("cruise", 0.07),
-    "fish": ("swim", 0.08), "cloud": ("drift", 0.015), "boat": ("sail", 0.025),
-    "sun": ("rise", 0.0), "moon": ("drift", 0.006), "star": ("twinkle", 0.0),
-    "tree": ("sway", 0.0), "flower": ("sway", 0.0), "house": ("still", 0.0),
+    "cat": ("walk", 0.09),
+    "dog": ("walk", 0.11),
+    "person": ("walk", 0.05),
+    "robot": ("walk", 0.04),
+    "car": ("drive", 0.22),
+    "ball": ("bounce", 0.1),
+    "bird": ("fly", 0.13),
+    "butterfly": ("flutter", 0.05),
+    "plane": ("cruise", 0.07),
+    "fish": ("swim", 0.08),
+    "cloud": ("drift", 0.015),
+    "boat": ("sail", 0.025),
+    "sun": ("rise", 0.0),
+    "moon": ("drift", 0.006),
+    "star": ("twinkle", 0.0),
+    "tree": ("sway", 0.0),
+    "flower": ("sway", 0.0),
+    "house": ("still", 0.0),
     "rocket": ("launch", 0.0),
 }
 # How much each kind moves against the backdrop when the camera moves: the sky barely, near
 # things more. Parallax is what makes pans and orbits read as depth.
 _PARALLAX = {0: 0.3, 1: 0.6, 2: 0.9, 3: 1.0, 4: 1.1, 5: 1.15, 6: 1.2, 7: 1.3}
 # Drawing order: the sky first, flyers last.
-_LAYER = {"sun": 0, "moon": 0, "star": 0, "cloud": 1, "plane": 1, "rocket": 1, "house": 2,
-          "tree": 2, "boat": 3, "fish": 3, "flower": 4, "robot": 5, "person": 5, "car": 5,
-          "dog": 6, "cat": 6, "ball": 6, "bird": 7, "butterfly": 7}
+_LAYER = {
+    "sun": 0,
+    "moon": 0,
+    "star": 0,
+    "cloud": 1,
+    "plane": 1,
+    "rocket": 1,
+    "house": 2,
+    "tree": 2,
+    "boat": 3,
+    "fish": 3,
+    "flower": 4,
+    "robot": 5,
+    "person": 5,
+    "car": 5,
+    "dog": 6,
+    "cat": 6,
+    "ball": 6,
+    "bird": 7,
+    "butterfly": 7,
+}
 
 
 @dataclass(frozen=True)
@@ -124,14 +154,25 @@ def cast(
             x0 = x_mid - vx * duration / 2
             y0 = _height_for(subject.kind, layout, rng, height, k)
             margin = width
-            actors.append(Actor(
-                kind=subject.kind, colour=colour, height=height,
-                layer=_LAYER[subject.kind] * 10 + min(k, 9), parallax=parallax, motion=motion,
-                x0=x0, y0=y0, vx=vx if motion not in ("launch",) else 0.0,
-                phase=rng.uniform(0, 2 * math.pi),
-                wrap=((-margin, layout.width + margin) if motion != "launch"
-                      else (-height, layout.height + height)),
-            ))
+            actors.append(
+                Actor(
+                    kind=subject.kind,
+                    colour=colour,
+                    height=height,
+                    layer=_LAYER[subject.kind] * 10 + min(k, 9),
+                    parallax=parallax,
+                    motion=motion,
+                    x0=x0,
+                    y0=y0,
+                    vx=vx if motion not in ("launch",) else 0.0,
+                    phase=rng.uniform(0, 2 * math.pi),
+                    wrap=(
+                        (-margin, layout.width + margin)
+                        if motion != "launch"
+                        else (-height, layout.height + height)
+                    ),
+                )
+            )
     actors.sort(key=lambda a: (a.layer, a.y0))
     return actors
 

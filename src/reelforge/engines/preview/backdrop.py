@@ -39,7 +39,12 @@ class Layout:
 
 
 def paint_backdrop(
-    theme: str, palette: Palette, frame_w: int, frame_h: int, margin_x: int, margin_y: int,
+    theme: str,
+    palette: Palette,
+    frame_w: int,
+    frame_h: int,
+    margin_x: int,
+    margin_y: int,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, Layout]:
     width, height = frame_w + 2 * margin_x, frame_h + 2 * margin_y
@@ -47,10 +52,22 @@ def paint_backdrop(
     water = None
     if theme == "ocean":
         water = horizon + 0.1 * frame_h
-    sun = (margin_x + frame_w * rng.uniform(0.2, 0.8),
-           horizon - frame_h * (0.08 if theme == "ocean" else rng.uniform(0.12, 0.3)))
-    layout = Layout(width, height, frame_w, frame_h, margin_x, margin_y, horizon,
-                    margin_y + frame_h * 0.86, water, sun)
+    sun = (
+        margin_x + frame_w * rng.uniform(0.2, 0.8),
+        horizon - frame_h * (0.08 if theme == "ocean" else rng.uniform(0.12, 0.3)),
+    )
+    layout = Layout(
+        width,
+        height,
+        frame_w,
+        frame_h,
+        margin_x,
+        margin_y,
+        horizon,
+        margin_y + frame_h * 0.86,
+        water,
+        sun,
+    )
 
     light = _light(theme, palette, layout, rng)
     image = Image.fromarray(light).resize((width, height), Image.Resampling.BILINEAR)
@@ -91,8 +108,9 @@ def _light(theme: str, palette: Palette, layout: Layout, rng: np.random.Generato
         field += (shafts * fade * 0.35)[:, :, None] * (_arr(palette.glow) - field)
     elif theme == "abstract":
         for _ in range(int(rng.integers(6, 11))):
-            colour = _arr([palette.accent, palette.accent2, palette.glow, palette.far][
-                int(rng.integers(4))])
+            colour = _arr(
+                [palette.accent, palette.accent2, palette.glow, palette.far][int(rng.integers(4))]
+            )
             cx = layout.margin_x + rng.uniform(-0.1, 1.1) * layout.frame_w
             cy = layout.margin_y + rng.uniform(-0.1, 1.1) * layout.frame_h
             r = layout.frame_h * rng.uniform(0.15, 0.45)
@@ -110,7 +128,7 @@ def _light(theme: str, palette: Palette, layout: Layout, rng: np.random.Generato
         sx, sy = layout.sun
         r = layout.frame_h * (0.35 if palette.is_dark else 0.5)
         glow = np.exp(-((gx - sx) ** 2 + (gy - sy) ** 2) / (2 * r * r))
-        glow *= (gy < layout.horizon + 0.05 * layout.frame_h)
+        glow *= gy < layout.horizon + 0.05 * layout.frame_h
         field += (0.55 * glow)[:, :, None] * (_arr(palette.glow) - field)
         if not palette.is_dark:
             cloud = _arr(mix(palette.sky_bottom, (255, 255, 255), 0.7))
@@ -128,7 +146,11 @@ def _arr(colour: RGB | list[int]) -> np.ndarray:
 
 
 def _ridge(
-    layout: Layout, rng: np.random.Generator, base: float, amplitude: float, waves: int = 3,
+    layout: Layout,
+    rng: np.random.Generator,
+    base: float,
+    amplitude: float,
+    waves: int = 3,
     step: int = 12,
 ) -> list[tuple[float, float]]:
     """A wavy skyline from left to right, closed along the bottom of the canvas: a polygon."""
@@ -136,14 +158,20 @@ def _ridge(
     ys = np.full_like(xs, base)
     for _ in range(waves):
         period = layout.frame_w * rng.uniform(0.15, 0.9)
-        ys += amplitude * rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * xs / period
-                                                         + rng.uniform(0, 2 * np.pi))
+        ys += (
+            amplitude
+            * rng.uniform(0.3, 1.0)
+            * np.sin(2 * np.pi * xs / period + rng.uniform(0, 2 * np.pi))
+        )
     points = list(zip(xs.tolist(), ys.tolist(), strict=True))
     return [*points, (float(layout.width), float(layout.height)), (0.0, float(layout.height))]
 
 
 def _stars(
-    draw: ImageDraw.ImageDraw, layout: Layout, rng: np.random.Generator, top: float,
+    draw: ImageDraw.ImageDraw,
+    layout: Layout,
+    rng: np.random.Generator,
+    top: float,
     bottom: float,
 ) -> None:
     count = int(layout.width * max(bottom - top, 0) / 1800)
@@ -158,8 +186,9 @@ def _stars(
             draw.point((x, y), fill=colour)
 
 
-def _hills(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette,
-           rng: np.random.Generator) -> None:
+def _hills(
+    draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette, rng: np.random.Generator
+) -> None:
     fh = layout.frame_h
     for k in range(3):
         colour = mix(palette.far, palette.ground, k / 2)
@@ -170,12 +199,14 @@ def _hills(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette,
         x = rng.uniform(0, layout.width)
         y = layout.horizon + rng.uniform(0.22, 0.5) * fh
         r = fh * rng.uniform(0.01, 0.03)
-        draw.ellipse((x - r * 1.6, y - r, x + r * 1.6, y + r), fill=mix(palette.ground,
-                                                                         palette.dark, 0.45))
+        draw.ellipse(
+            (x - r * 1.6, y - r, x + r * 1.6, y + r), fill=mix(palette.ground, palette.dark, 0.45)
+        )
 
 
-def _forest(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette,
-            rng: np.random.Generator) -> None:
+def _forest(
+    draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette, rng: np.random.Generator
+) -> None:
     fh = layout.frame_h
     draw.polygon(_ridge(layout, rng, layout.horizon - 0.02 * fh, 0.05 * fh), fill=palette.far)
     for row in range(3):
@@ -188,24 +219,32 @@ def _forest(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette,
             foot = base + rng.uniform(-0.02, 0.02) * fh
             tall = size * rng.uniform(0.8, 1.3)
             half = tall * 0.32
-            draw.rectangle((x - half * 0.12, foot - tall * 0.2, x + half * 0.12, foot),
-                           fill=mix(palette.dark, (90, 60, 30), 0.4))
+            draw.rectangle(
+                (x - half * 0.12, foot - tall * 0.2, x + half * 0.12, foot),
+                fill=mix(palette.dark, (90, 60, 30), 0.4),
+            )
             for tier in range(3):
                 y0 = foot - tall * (0.15 + 0.28 * tier)
                 w = half * (1 - 0.25 * tier)
                 draw.polygon([(x - w, y0), (x + w, y0), (x, y0 - tall * 0.42)], fill=green)
             x += size * rng.uniform(0.35, 0.8)
         if row == 1:
-            draw.rectangle((0, base + 0.04 * fh, layout.width, layout.height),
-                           fill=mix(palette.ground, palette.dark, 0.15))
+            draw.rectangle(
+                (0, base + 0.04 * fh, layout.width, layout.height),
+                fill=mix(palette.ground, palette.dark, 0.15),
+            )
 
 
-def _ocean(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette,
-           rng: np.random.Generator) -> None:
+def _ocean(
+    draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette, rng: np.random.Generator
+) -> None:
     fh = layout.frame_h
     horizon, beach = layout.horizon, layout.margin_y + 0.88 * fh
-    draw.line((0, horizon, layout.width, horizon), fill=mix(palette.far, palette.glow, 0.3),
-              width=max(1, round(fh / 360)))
+    draw.line(
+        (0, horizon, layout.width, horizon),
+        fill=mix(palette.far, palette.glow, 0.3),
+        width=max(1, round(fh / 360)),
+    )
     crest = mix(palette.ground, palette.glow, 0.45)
     for j in range(int(fh / 9)):
         depth = (j / (fh / 9)) ** 1.7
@@ -225,8 +264,9 @@ def _ocean(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette,
     draw.polygon(_ridge(layout, rng, beach, 0.015 * fh, waves=2), fill=sand)
 
 
-def _underwater(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette,
-                rng: np.random.Generator) -> None:
+def _underwater(
+    draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette, rng: np.random.Generator
+) -> None:
     fh = layout.frame_h
     floor = layout.margin_y + 0.84 * fh
     sand = mix(palette.far, (200, 180, 130), 0.6)
@@ -234,23 +274,33 @@ def _underwater(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette,
     for _ in range(int(layout.width / layout.frame_w * 10)):
         x = rng.uniform(0, layout.width)
         tall = fh * rng.uniform(0.12, 0.35)
-        points = [(x + 0.02 * fh * np.sin(k * 0.9), floor + 0.02 * fh - tall * k / 8)
-                  for k in range(9)]
-        draw.line(points, fill=mix((40, 140, 70), palette.dark, rng.uniform(0, 0.4)),
-                  width=max(2, round(fh / 120)), joint="curve")
+        points = [
+            (x + 0.02 * fh * np.sin(k * 0.9), floor + 0.02 * fh - tall * k / 8) for k in range(9)
+        ]
+        draw.line(
+            points,
+            fill=mix((40, 140, 70), palette.dark, rng.uniform(0, 0.4)),
+            width=max(2, round(fh / 120)),
+            joint="curve",
+        )
     for _ in range(int(layout.width / layout.frame_w * 6)):
         x, r = rng.uniform(0, layout.width), fh * rng.uniform(0.02, 0.06)
-        draw.ellipse((x - r * 1.5, floor - r * 0.6, x + r * 1.5, floor + r),
-                     fill=mix(palette.dark, sand, 0.4))
+        draw.ellipse(
+            (x - r * 1.5, floor - r * 0.6, x + r * 1.5, floor + r),
+            fill=mix(palette.dark, sand, 0.4),
+        )
 
 
-def _city(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette,
-          rng: np.random.Generator) -> None:
+def _city(
+    draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette, rng: np.random.Generator
+) -> None:
     fh = layout.frame_h
     street = layout.margin_y + 0.8 * fh
     lit = palette.glow if palette.is_dark else mix(palette.sky_bottom, (255, 255, 255), 0.5)
-    for depth, shade in ((0, mix(palette.far, palette.sky_bottom, 0.3)),
-                         (1, mix(palette.dark, palette.far, 0.35))):
+    for depth, shade in (
+        (0, mix(palette.far, palette.sky_bottom, 0.3)),
+        (1, mix(palette.dark, palette.far, 0.35)),
+    ):
         x = rng.uniform(-0.05, 0) * fh
         while x < layout.width:
             bw = fh * rng.uniform(0.09, 0.2) * (1 + 0.3 * depth)
@@ -263,34 +313,40 @@ def _city(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette,
                         if rng.random() < (0.45 if palette.is_dark else 0.25):
                             draw.rectangle((wx, wy, wx + win, wy + win), fill=lit)
             x += bw + fh * rng.uniform(0.0, 0.03)
-    draw.rectangle((0, street, layout.width, layout.height), fill=mix(palette.dark, (70, 70, 75),
-                                                                      0.5))
+    draw.rectangle(
+        (0, street, layout.width, layout.height), fill=mix(palette.dark, (70, 70, 75), 0.5)
+    )
     lane_y = layout.margin_y + 0.9 * fh
     dash = fh * 0.06
     for x in np.arange(0, layout.width, dash * 2.2).tolist():
         draw.rectangle((x, lane_y, x + dash, lane_y + max(2, fh / 160)), fill=(230, 220, 150))
 
 
-def _desert(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette,
-            rng: np.random.Generator) -> None:
+def _desert(
+    draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette, rng: np.random.Generator
+) -> None:
     fh = layout.frame_h
     for k in range(3):
         colour = mix(palette.far, palette.ground, k / 2)
-        draw.polygon(_ridge(layout, rng, layout.horizon + k * 0.1 * fh, 0.05 * fh, waves=2,
-                            step=8), fill=colour)
+        draw.polygon(
+            _ridge(layout, rng, layout.horizon + k * 0.1 * fh, 0.05 * fh, waves=2, step=8),
+            fill=colour,
+        )
     cactus = mix((50, 110, 60), palette.dark, 0.3)
     for _ in range(int(layout.width / layout.frame_w * 4)):
         x = rng.uniform(0, layout.width)
         foot = layout.horizon + rng.uniform(0.15, 0.35) * fh
         tall, arm = fh * rng.uniform(0.06, 0.14), max(2.0, fh / 100)
         draw.rectangle((x - arm, foot - tall, x + arm, foot), fill=cactus)
-        draw.rectangle((x - arm * 4, foot - tall * 0.6, x - arm * 2.8, foot - tall * 0.3),
-                       fill=cactus)
+        draw.rectangle(
+            (x - arm * 4, foot - tall * 0.6, x - arm * 2.8, foot - tall * 0.3), fill=cactus
+        )
         draw.rectangle((x - arm * 4, foot - tall * 0.45, x, foot - tall * 0.3), fill=cactus)
 
 
-def _mountains(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette,
-               rng: np.random.Generator) -> None:
+def _mountains(
+    draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette, rng: np.random.Generator
+) -> None:
     fh = layout.frame_h
     snow = mix(palette.sky_bottom, (255, 255, 255), 0.8)
     for k, colour in enumerate((mix(palette.far, palette.sky_bottom, 0.35), palette.far)):
@@ -306,12 +362,15 @@ def _mountains(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette,
             right = (px + (x + 2 * half - px) * cap, peak + (base - peak) * cap)
             draw.polygon([left, (px, peak), right], fill=snow)
             x += half * rng.uniform(0.9, 1.5)
-    draw.polygon(_ridge(layout, rng, layout.horizon + 0.06 * fh, 0.03 * fh),
-                 fill=mix(palette.ground, palette.far, 0.3))
+    draw.polygon(
+        _ridge(layout, rng, layout.horizon + 0.06 * fh, 0.03 * fh),
+        fill=mix(palette.ground, palette.far, 0.3),
+    )
 
 
-def _space(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette,
-           rng: np.random.Generator) -> None:
+def _space(
+    draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette, rng: np.random.Generator
+) -> None:
     _stars(draw, layout, rng, top=0, bottom=layout.height)
     fh = layout.frame_h
     r = fh * rng.uniform(0.12, 0.3)
@@ -322,14 +381,18 @@ def _space(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette,
     for band in range(3):  # cloud bands across the planet
         y = cy - r * 0.5 + band * r * 0.4
         half = (r * r - (y - cy) ** 2) ** 0.5 * 0.95
-        draw.line((cx - half, y, cx + half, y), fill=mix(body, (255, 255, 255), 0.25),
-                  width=max(2, round(r / 10)))
+        draw.line(
+            (cx - half, y, cx + half, y),
+            fill=mix(body, (255, 255, 255), 0.25),
+            width=max(2, round(r / 10)),
+        )
     shadow = mix(body, palette.sky_top, 0.75)
     draw.chord((cx - r, cy - r, cx + r, cy + r), 300, 120, fill=shadow)
 
 
-def _abstract(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette,
-              rng: np.random.Generator) -> None:
+def _abstract(
+    draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette, rng: np.random.Generator
+) -> None:
     fh = layout.frame_h
     colours = (palette.accent, palette.accent2, palette.glow, palette.dark)
     for _ in range(int(layout.width / layout.frame_w * 12)):
@@ -343,9 +406,16 @@ def _abstract(draw: ImageDraw.ImageDraw, layout: Layout, palette: Palette,
             draw.rectangle((x - r, y - r, x + r, y + r), outline=colour, width=width)
 
 
-_PAINTERS: dict[str, Callable[[ImageDraw.ImageDraw, Layout, Palette, np.random.Generator],
-                              None]] = {
-    "hills": _hills, "forest": _forest, "ocean": _ocean, "underwater": _underwater,
-    "city": _city, "desert": _desert, "mountains": _mountains, "space": _space,
+_PAINTERS: dict[
+    str, Callable[[ImageDraw.ImageDraw, Layout, Palette, np.random.Generator], None]
+] = {
+    "hills": _hills,
+    "forest": _forest,
+    "ocean": _ocean,
+    "underwater": _underwater,
+    "city": _city,
+    "desert": _desert,
+    "mountains": _mountains,
+    "space": _space,
     "abstract": _abstract,
 }

@@ -51,8 +51,10 @@ class CameraPath:
         """How far the canvas must extend beyond the frame on each side to hold every view."""
         reach_x = np.abs(self.dx) + width / 2 / self.scale
         reach_y = np.abs(self.dy) + height / 2 / self.scale
-        return (max(0, math.ceil(float(reach_x.max()) - width / 2)) + 2,
-                max(0, math.ceil(float(reach_y.max()) - height / 2)) + 2)
+        return (
+            max(0, math.ceil(float(reach_x.max()) - width / 2)) + 2,
+            max(0, math.ceil(float(reach_y.max()) - height / 2)) + 2,
+        )
 
     def view(self, i: int) -> View:
         return View(float(self.dx[i]), float(self.dy[i]), float(self.scale[i]))
@@ -136,5 +138,7 @@ class Viewport:
 
     def to_screen(self, view: View, x: float, y: float) -> tuple[float, float]:
         """Where canvas point (x, y) lands in the frame for this view."""
-        return (self.width / 2 + (x - self.centre_x - view.dx) * view.scale,
-                self.height / 2 + (y - self.centre_y - view.dy) * view.scale)
+        return (
+            self.width / 2 + (x - self.centre_x - view.dx) * view.scale,
+            self.height / 2 + (y - self.centre_y - view.dy) * view.scale,
+        )

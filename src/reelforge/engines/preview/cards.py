@@ -53,8 +53,9 @@ class Cards:
             in_row = min(cols, n - row * cols)  # centre a short last row
             cx = width / 2 + (col - (in_row - 1) / 2) * cell_w
             cy = height / 2 + (row - (rows - 1) / 2) * cell_h
-            self._cards.append(_Card(framed, cx, cy, rng.uniform(0, 2 * math.pi),
-                                     rng.uniform(3.0, 5.0)))
+            self._cards.append(
+                _Card(framed, cx, cy, rng.uniform(0, 2 * math.pi), rng.uniform(3.0, 5.0))
+            )
 
     def draw(self, frame: np.ndarray, t: float) -> None:
         for card in self._cards:
@@ -80,5 +81,7 @@ class Cards:
         x1, y1 = min(left + w, self.width), min(top + h, self.height)
         if x0 >= x1 or y0 >= y1:
             return None
-        return ((slice(y0, y1), slice(x0, x1)),
-                (slice(y0 - top, y1 - top), slice(x0 - left, x1 - left)))
+        return (
+            (slice(y0, y1), slice(x0, x1)),
+            (slice(y0 - top, y1 - top), slice(x0 - left, x1 - left)),
+        )

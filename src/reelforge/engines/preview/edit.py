@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 _GREY = np.array([[0.299, 0.587, 0.114]] * 3, dtype=np.float32)
-_SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]], dtype=np.float32)
+_SEPIA = np.array(
+    [[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]], dtype=np.float32
+)
 _IDENTITY = np.eye(3, dtype=np.float32)
 
 
@@ -37,7 +39,9 @@ LOOKS: dict[str, Look] = {
     "grayscale": Look(_GREY),
     "greyscale": Look(_GREY),
     "sepia": Look(_SEPIA),
-    "vintage": Look(_SEPIA * 0.85 + _IDENTITY * 0.15, gain=(1.0, 0.95, 0.85), offset=(18, 12, 0), vignette=0.6),
+    "vintage": Look(
+        _SEPIA * 0.85 + _IDENTITY * 0.15, gain=(1.0, 0.95, 0.85), offset=(18, 12, 0), vignette=0.6
+    ),
     "night": Look(_saturate(0.5), gain=(0.45, 0.55, 0.9), offset=(0, 0, 12), gamma=1.3),
     "warm": Look(_IDENTITY, gain=(1.12, 1.0, 0.8), offset=(12, 4, 0)),
     "cool": Look(_IDENTITY, gain=(0.82, 0.97, 1.15), offset=(0, 4, 14)),
@@ -67,11 +71,14 @@ def _hue_rotation(angle: float) -> np.ndarray:
     cos, sin = np.cos(angle), np.sin(angle)
     k = 1 / 3
     s = np.sqrt(k)
-    return np.array([
-        [cos + (1 - cos) * k, k * (1 - cos) - s * sin, k * (1 - cos) + s * sin],
-        [k * (1 - cos) + s * sin, cos + k * (1 - cos), k * (1 - cos) - s * sin],
-        [k * (1 - cos) - s * sin, k * (1 - cos) + s * sin, cos + k * (1 - cos)],
-    ], dtype=np.float32)
+    return np.array(
+        [
+            [cos + (1 - cos) * k, k * (1 - cos) - s * sin, k * (1 - cos) + s * sin],
+            [k * (1 - cos) + s * sin, cos + k * (1 - cos), k * (1 - cos) - s * sin],
+            [k * (1 - cos) - s * sin, k * (1 - cos) + s * sin, cos + k * (1 - cos)],
+        ],
+        dtype=np.float32,
+    )
 
 
 def _vignette(height: int, width: int, strength: float) -> np.ndarray:

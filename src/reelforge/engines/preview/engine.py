@@ -31,9 +31,12 @@ from .sprites import SpriteBook, blend, paste
 _SIZE_STEP = 1.08
 # Moves for prompts that say nothing about the camera (text-to-video): always a little motion.
 _DEFAULT_MOVES = (
-    CameraMove(zoom=1, speed=0.6), CameraMove(pan_x=1, speed=0.6),
-    CameraMove(pan_x=-1, speed=0.6), CameraMove(zoom=-1, speed=0.6),
-    CameraMove(zoom=1, pan_x=1, speed=0.5), CameraMove(pan_y=-1, speed=0.5),
+    CameraMove(zoom=1, speed=0.6),
+    CameraMove(pan_x=1, speed=0.6),
+    CameraMove(pan_x=-1, speed=0.6),
+    CameraMove(zoom=-1, speed=0.6),
+    CameraMove(zoom=1, pan_x=1, speed=0.5),
+    CameraMove(pan_y=-1, speed=0.5),
 )
 # Pillow frees an image's memory on release by default, so each zoomed frame would map fresh
 # pages and fault them in: measured 2-3x slower per frame than when Pillow keeps a few blocks.
@@ -50,8 +53,9 @@ class PreviewEngine:
 
     def render(self, request: RenderRequest) -> PreviewClip:
         if request.width <= 0 or request.height <= 0 or request.width % 2 or request.height % 2:
-            raise ValueError(f"frame size must be positive and even, got "
-                             f"{request.width}x{request.height}")
+            raise ValueError(
+                f"frame size must be positive and even, got {request.width}x{request.height}"
+            )
         if request.num_frames < 0 or request.fps <= 0:
             raise ValueError("num_frames must be >= 0 and fps > 0")
         if request.mode == "edit":
@@ -103,8 +107,9 @@ class PreviewClip:
         if from_image:
             viewport, layout = self._image_stage(path, margin_x, margin_y)
         else:
-            canvas, layout = paint_backdrop(scene.theme, scene.palette, w, h, margin_x,
-                                            margin_y, rng)
+            canvas, layout = paint_backdrop(
+                scene.theme, scene.palette, w, h, margin_x, margin_y, rng
+            )
             viewport = Viewport(canvas, w, h)
         # Image-to-video adds only what the prompt names; the picture is the scene.
         actors: list[Actor] = []
@@ -159,16 +164,27 @@ class PreviewClip:
         w, h = r.width, r.height
         fitted = fit_image(r.image, w, h)
         # Frame 0 is the identity view, a plain slice of this centre: exactly the fitted image.
-        canvas = np.pad(fitted, ((margin_y, margin_y), (margin_x, margin_x), (0, 0)),
-                        mode="symmetric")
+        canvas = np.pad(
+            fitted, ((margin_y, margin_y), (margin_x, margin_x), (0, 0)), mode="symmetric"
+        )
         fine = None
         if np.any(path.scale != 1.0):
             # Zooms sample a 2x canvas so the photo stays smooth as it grows.
-            fine = np.array(Image.fromarray(canvas).resize(
-                (canvas.shape[1] * 2, canvas.shape[0] * 2), Image.Resampling.BICUBIC))
+            fine = np.array(
+                Image.fromarray(canvas).resize(
+                    (canvas.shape[1] * 2, canvas.shape[0] * 2), Image.Resampling.BICUBIC
+                )
+            )
         layout = Layout(
-            width=canvas.shape[1], height=canvas.shape[0], frame_w=w, frame_h=h,
-            margin_x=margin_x, margin_y=margin_y, horizon=margin_y + 0.5 * h,
-            ground=margin_y + 0.92 * h, water=None, sun=(margin_x + 0.75 * w, margin_y + 0.2 * h),
+            width=canvas.shape[1],
+            height=canvas.shape[0],
+            frame_w=w,
+            frame_h=h,
+            margin_x=margin_x,
+            margin_y=margin_y,
+            horizon=margin_y + 0.5 * h,
+            ground=margin_y + 0.92 * h,
+            water=None,
+            sun=(margin_x + 0.75 * w, margin_y + 0.2 * h),
         )
         return Viewport(canvas, w, h, fine), layout

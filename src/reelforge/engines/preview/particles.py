@@ -110,5 +110,6 @@ class Particles:
             pixels[flat] = self._colour.astype(np.uint8)
             return
         under = pixels[flat].astype(np.uint16)
-        pixels[flat] = ((self._colour * self._opacity + under * (256 - self._opacity)) >> 8
-                        ).astype(np.uint8)
+        pixels[flat] = ((self._colour * self._opacity + under * (256 - self._opacity)) >> 8).astype(
+            np.uint8
+        )

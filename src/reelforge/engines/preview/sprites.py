@@ -28,8 +28,9 @@ class Sprite:
 
     def flipped(self) -> Sprite:
         # Contiguous copies: masked copies from negatively strided views are ~10x slower.
-        return Sprite(np.ascontiguousarray(self.rgb[:, ::-1]),
-                      np.ascontiguousarray(self.mask[:, ::-1]))
+        return Sprite(
+            np.ascontiguousarray(self.rgb[:, ::-1]), np.ascontiguousarray(self.mask[:, ::-1])
+        )
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,11 @@ def paste(frame: np.ndarray, sprite: Sprite, cx: float, cy: float) -> None:
     if x0 >= x1 or y0 >= y1:
         return
     sx, sy = x0 - left, y0 - top
-    np.copyto(frame[y0:y1, x0:x1], sprite.rgb[sy : sy + y1 - y0, sx : sx + x1 - x0],
-              where=sprite.mask[sy : sy + y1 - y0, sx : sx + x1 - x0])
+    np.copyto(
+        frame[y0:y1, x0:x1],
+        sprite.rgb[sy : sy + y1 - y0, sx : sx + x1 - x0],
+        where=sprite.mask[sy : sy + y1 - y0, sx : sx + x1 - x0],
+    )
 
 
 def blend(frame: np.ndarray, sprite: Sprite, cx: float, cy: float, alpha: float) -> None:
@@ -122,10 +126,13 @@ def _cat(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> None:
     stride = 0.06 * w if pose else -0.06 * w
     for x in (0.25, 0.62):
         d.rectangle((x * w + stride, 0.62 * h, x * w + stride + 0.07 * w, h), fill=legs)
-        d.rectangle((x * w - stride + 0.05 * w, 0.62 * h, x * w - stride + 0.12 * w, h),
-                    fill=legs)
-    d.line([(0.18 * w, 0.5 * h), (0.06 * w, 0.3 * h), (0.1 * w, 0.08 * h)], fill=c,
-           width=round(0.06 * w), joint="curve")
+        d.rectangle((x * w - stride + 0.05 * w, 0.62 * h, x * w - stride + 0.12 * w, h), fill=legs)
+    d.line(
+        [(0.18 * w, 0.5 * h), (0.06 * w, 0.3 * h), (0.1 * w, 0.08 * h)],
+        fill=c,
+        width=round(0.06 * w),
+        joint="curve",
+    )
     d.ellipse((0.14 * w, 0.38 * h, 0.78 * w, 0.75 * h), fill=c)
     d.ellipse((0.6 * w, 0.12 * h, 0.98 * w, 0.55 * h), fill=c)
     d.polygon([(0.63 * w, 0.25 * h), (0.66 * w, 0.0), (0.76 * w, 0.16 * h)], fill=c)
@@ -139,8 +146,7 @@ def _dog(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> None:
     stride = 0.07 * w if pose else -0.07 * w
     for x in (0.2, 0.6):
         d.rectangle((x * w + stride, 0.55 * h, x * w + stride + 0.08 * w, h), fill=legs)
-        d.rectangle((x * w - stride + 0.04 * w, 0.55 * h, x * w - stride + 0.12 * w, h),
-                    fill=legs)
+        d.rectangle((x * w - stride + 0.04 * w, 0.55 * h, x * w - stride + 0.12 * w, h), fill=legs)
     d.line([(0.15 * w, 0.45 * h), (0.03 * w, 0.15 * h)], fill=c, width=round(0.06 * w))
     d.rounded_rectangle((0.1 * w, 0.32 * h, 0.78 * w, 0.68 * h), radius=0.15 * h, fill=c)
     d.ellipse((0.62 * w, 0.05 * h, 0.9 * w, 0.48 * h), fill=c)
@@ -154,8 +160,7 @@ def _bird(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> None
     d.polygon([(0.0, 0.35 * h), (0.2 * w, 0.45 * h), (0.2 * w, 0.65 * h)], fill=_shade(c, 0.2))
     d.ellipse((0.12 * w, 0.35 * h, 0.75 * w, 0.75 * h), fill=c)
     d.ellipse((0.6 * w, 0.25 * h, 0.88 * w, 0.6 * h), fill=c)
-    d.polygon([(0.86 * w, 0.38 * h), (1.0 * w, 0.45 * h), (0.86 * w, 0.5 * h)],
-              fill=(245, 170, 40))
+    d.polygon([(0.86 * w, 0.38 * h), (1.0 * w, 0.45 * h), (0.86 * w, 0.5 * h)], fill=(245, 170, 40))
     d.ellipse((0.74 * w, 0.33 * h, 0.79 * w, 0.41 * h), fill=(10, 10, 10))
     wing = _shade(c, 0.3)
     tip = 0.0 if pose == 0 else (0.55 * h if pose == 1 else 1.0 * h)
@@ -163,12 +168,18 @@ def _bird(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> None
 
 
 def _car(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> None:
-    d.polygon([(0.22 * w, 0.42 * h), (0.32 * w, 0.08 * h), (0.68 * w, 0.08 * h),
-               (0.8 * w, 0.42 * h)], fill=_shade(c, 0.15))
-    d.polygon([(0.3 * w, 0.4 * h), (0.36 * w, 0.15 * h), (0.48 * w, 0.15 * h),
-               (0.48 * w, 0.4 * h)], fill=(170, 210, 235))
-    d.polygon([(0.52 * w, 0.4 * h), (0.52 * w, 0.15 * h), (0.65 * w, 0.15 * h),
-               (0.73 * w, 0.4 * h)], fill=(170, 210, 235))
+    d.polygon(
+        [(0.22 * w, 0.42 * h), (0.32 * w, 0.08 * h), (0.68 * w, 0.08 * h), (0.8 * w, 0.42 * h)],
+        fill=_shade(c, 0.15),
+    )
+    d.polygon(
+        [(0.3 * w, 0.4 * h), (0.36 * w, 0.15 * h), (0.48 * w, 0.15 * h), (0.48 * w, 0.4 * h)],
+        fill=(170, 210, 235),
+    )
+    d.polygon(
+        [(0.52 * w, 0.4 * h), (0.52 * w, 0.15 * h), (0.65 * w, 0.15 * h), (0.73 * w, 0.4 * h)],
+        fill=(170, 210, 235),
+    )
     d.rounded_rectangle((0.0, 0.38 * h, w, 0.8 * h), radius=0.12 * h, fill=c)
     d.rectangle((0.93 * w, 0.48 * h, w, 0.58 * h), fill=(255, 240, 160))
     d.rectangle((0.0, 0.48 * h, 0.04 * w, 0.58 * h), fill=(200, 30, 30))
@@ -184,8 +195,13 @@ def _car(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> None:
 def _ball(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> None:
     d.ellipse((0, 0, w, h), fill=c)
     angle = 360 / 4 * pose
-    d.arc((0.1 * w, -0.4 * h, 0.9 * w, 0.7 * h), 40 + angle, 140 + angle, fill=_light(c, 0.7),
-          width=round(0.08 * w))
+    d.arc(
+        (0.1 * w, -0.4 * h, 0.9 * w, 0.7 * h),
+        40 + angle,
+        140 + angle,
+        fill=_light(c, 0.7),
+        width=round(0.08 * w),
+    )
     d.ellipse((0.2 * w, 0.15 * h, 0.4 * w, 0.35 * h), fill=_light(c, 0.5))
 
 
@@ -222,10 +238,14 @@ def _sun(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> None:
         a = 2 * np.pi * (k / 12 + pose / 48)
         inner, outer = 0.36 * w, 0.5 * w
         side = 0.1
-        d.polygon([(cx + inner * np.cos(a - side), cy + inner * np.sin(a - side)),
-                   (cx + outer * np.cos(a), cy + outer * np.sin(a)),
-                   (cx + inner * np.cos(a + side), cy + inner * np.sin(a + side))],
-                  fill=_light(c, 0.2))
+        d.polygon(
+            [
+                (cx + inner * np.cos(a - side), cy + inner * np.sin(a - side)),
+                (cx + outer * np.cos(a), cy + outer * np.sin(a)),
+                (cx + inner * np.cos(a + side), cy + inner * np.sin(a + side)),
+            ],
+            fill=_light(c, 0.2),
+        )
     d.ellipse((0.16 * w, 0.16 * h, 0.84 * w, 0.84 * h), fill=c)
 
 
@@ -237,18 +257,22 @@ def _moon(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> None
 
 def _tree(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> None:
     sway = (pose - 1) * 0.04 * w
-    d.polygon([(0.44 * w, h), (0.56 * w, h), (0.53 * w + sway, 0.45 * h),
-               (0.47 * w + sway, 0.45 * h)], fill=(100, 65, 35))
+    d.polygon(
+        [(0.44 * w, h), (0.56 * w, h), (0.53 * w + sway, 0.45 * h), (0.47 * w + sway, 0.45 * h)],
+        fill=(100, 65, 35),
+    )
     for x, y, r in ((0.5, 0.28, 0.3), (0.28, 0.42, 0.22), (0.72, 0.42, 0.22), (0.5, 0.5, 0.24)):
         cx, cy = x * w + sway * (1.5 - y), y * h
-        d.ellipse((cx - r * w, cy - r * w, cx + r * w, cy + r * w),
-                  fill=_shade(c, 0.12 * (y > 0.4)))
+        d.ellipse(
+            (cx - r * w, cy - r * w, cx + r * w, cy + r * w), fill=_shade(c, 0.12 * (y > 0.4))
+        )
 
 
 def _fish(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> None:
     flap = (0.15 if pose == 0 else -0.15) * h
-    d.polygon([(0.28 * w, 0.5 * h), (0.0, 0.1 * h + flap), (0.0, 0.9 * h + flap)],
-              fill=_shade(c, 0.2))
+    d.polygon(
+        [(0.28 * w, 0.5 * h), (0.0, 0.1 * h + flap), (0.0, 0.9 * h + flap)], fill=_shade(c, 0.2)
+    )
     d.ellipse((0.15 * w, 0.12 * h, w, 0.88 * h), fill=c)
     d.polygon([(0.45 * w, 0.2 * h), (0.6 * w, 0.0), (0.7 * w, 0.2 * h)], fill=_shade(c, 0.2))
     d.ellipse((0.75 * w, 0.3 * h, 0.85 * w, 0.45 * h), fill=(255, 255, 255))
@@ -274,8 +298,7 @@ def _flower(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> No
         a = 2 * np.pi * k / 6
         px, py, r = cx + 0.2 * w * np.cos(a), cy + 0.2 * w * np.sin(a), 0.16 * w
         d.ellipse((px - r, py - r, px + r, py + r), fill=c)
-    d.ellipse((cx - 0.12 * w, cy - 0.12 * w, cx + 0.12 * w, cy + 0.12 * w),
-              fill=(250, 210, 60))
+    d.ellipse((cx - 0.12 * w, cy - 0.12 * w, cx + 0.12 * w, cy + 0.12 * w), fill=(250, 210, 60))
 
 
 def _house(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> None:
@@ -291,15 +314,21 @@ def _boat(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> None
     d.polygon([(0.0, 0.68 * h), (w, 0.68 * h), (0.82 * w, h), (0.15 * w, h)], fill=c)
     d.line((0.5 * w, 0.05 * h, 0.5 * w, 0.7 * h), fill=(90, 60, 40), width=round(0.03 * w))
     lean = (0.03 if pose else -0.03) * w
-    d.polygon([(0.52 * w, 0.05 * h), (0.52 * w, 0.62 * h), (0.88 * w + lean, 0.62 * h)],
-              fill=(248, 248, 240))
-    d.polygon([(0.48 * w, 0.12 * h), (0.48 * w, 0.62 * h), (0.2 * w + lean, 0.62 * h)],
-              fill=(235, 235, 225))
+    d.polygon(
+        [(0.52 * w, 0.05 * h), (0.52 * w, 0.62 * h), (0.88 * w + lean, 0.62 * h)],
+        fill=(248, 248, 240),
+    )
+    d.polygon(
+        [(0.48 * w, 0.12 * h), (0.48 * w, 0.62 * h), (0.2 * w + lean, 0.62 * h)],
+        fill=(235, 235, 225),
+    )
 
 
 def _plane(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> None:
-    d.polygon([(0.05 * w, 0.05 * h), (0.15 * w, 0.05 * h), (0.25 * w, 0.45 * h),
-               (0.08 * w, 0.45 * h)], fill=_shade(c, 0.2))
+    d.polygon(
+        [(0.05 * w, 0.05 * h), (0.15 * w, 0.05 * h), (0.25 * w, 0.45 * h), (0.08 * w, 0.45 * h)],
+        fill=_shade(c, 0.2),
+    )
     d.rounded_rectangle((0.05 * w, 0.38 * h, w, 0.62 * h), radius=0.12 * h, fill=c)
     d.polygon([(0.4 * w, 0.5 * h), (0.6 * w, 0.5 * h), (0.45 * w, h)], fill=_shade(c, 0.25))
     for x in np.arange(0.5, 0.9, 0.07).tolist():
@@ -309,8 +338,12 @@ def _plane(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> Non
 
 
 def _cloud(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> None:
-    for x, y, rx, ry in ((0.3, 0.6, 0.25, 0.35), (0.55, 0.45, 0.28, 0.45),
-                         (0.75, 0.62, 0.22, 0.33), (0.5, 0.7, 0.4, 0.28)):
+    for x, y, rx, ry in (
+        (0.3, 0.6, 0.25, 0.35),
+        (0.55, 0.45, 0.28, 0.45),
+        (0.75, 0.62, 0.22, 0.33),
+        (0.5, 0.7, 0.4, 0.28),
+    ):
         d.ellipse(((x - rx) * w, (y - ry) * h, (x + rx) * w, (y + ry) * h), fill=c)
 
 
@@ -320,15 +353,15 @@ def _butterfly(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) ->
         x0 = 0.5 * w + side * spread * w
         d.ellipse((min(0.5 * w, x0), 0.05 * h, max(0.5 * w, x0), 0.55 * h), fill=c)
         x1 = 0.5 * w + side * spread * 0.7 * w
-        d.ellipse((min(0.5 * w, x1), 0.45 * h, max(0.5 * w, x1), 0.9 * h),
-                  fill=_shade(c, 0.2))
+        d.ellipse((min(0.5 * w, x1), 0.45 * h, max(0.5 * w, x1), 0.9 * h), fill=_shade(c, 0.2))
     d.line((0.5 * w, 0.1 * h, 0.5 * w, 0.9 * h), fill=(30, 30, 30), width=round(0.05 * w))
 
 
 def _rocket(d: ImageDraw.ImageDraw, w: float, h: float, c: RGB, pose: int) -> None:
     flame = (255, 160, 40) if pose == 0 else (255, 220, 80)
-    d.polygon([(0.3 * w, 0.8 * h), (0.7 * w, 0.8 * h), (0.5 * w, (0.95 + 0.05 * pose) * h)],
-              fill=flame)
+    d.polygon(
+        [(0.3 * w, 0.8 * h), (0.7 * w, 0.8 * h), (0.5 * w, (0.95 + 0.05 * pose) * h)], fill=flame
+    )
     d.polygon([(0.1 * w, 0.8 * h), (0.3 * w, 0.55 * h), (0.3 * w, 0.8 * h)], fill=(200, 40, 40))
     d.polygon([(0.9 * w, 0.8 * h), (0.7 * w, 0.55 * h), (0.7 * w, 0.8 * h)], fill=(200, 40, 40))
     d.rounded_rectangle((0.3 * w, 0.2 * h, 0.7 * w, 0.82 * h), radius=0.1 * w, fill=c)
@@ -359,8 +392,23 @@ KINDS: dict[str, Kind] = {
 }
 
 _DRAWERS: dict[str, Draw] = {
-    "cat": _cat, "dog": _dog, "bird": _bird, "car": _car, "ball": _ball, "person": _person,
-    "robot": _robot, "sun": _sun, "moon": _moon, "tree": _tree, "fish": _fish, "star": _star,
-    "flower": _flower, "house": _house, "boat": _boat, "plane": _plane, "cloud": _cloud,
-    "butterfly": _butterfly, "rocket": _rocket,
+    "cat": _cat,
+    "dog": _dog,
+    "bird": _bird,
+    "car": _car,
+    "ball": _ball,
+    "person": _person,
+    "robot": _robot,
+    "sun": _sun,
+    "moon": _moon,
+    "tree": _tree,
+    "fish": _fish,
+    "star": _star,
+    "flower": _flower,
+    "house": _house,
+    "boat": _boat,
+    "plane": _plane,
+    "cloud": _cloud,
+    "butterfly": _butterfly,
+    "rocket": _rocket,
 }
