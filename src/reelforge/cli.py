@@ -100,7 +100,7 @@ def serve(settings: Settings, log_level: str = "info") -> None:
     from reelforge.api.rest import create_app
     from reelforge.core.catalog import Catalog, CatalogError
     from reelforge.jobs.store import JobStore
-    from reelforge.jobs.worker import start_workers, stop_workers
+    from reelforge.jobs.worker import WorkerPool
     from reelforge.service import VideoService
     from reelforge.storage.local import LocalStorage
 
@@ -120,7 +120,8 @@ def serve(settings: Settings, log_level: str = "info") -> None:
     )
     store.create_schema()
     service = VideoService(settings, store, LocalStorage(settings.files_dir), catalog)
-    workers = start_workers(settings)
+    workers = WorkerPool(settings)
+    workers.start()
     try:
         uvicorn.run(
             create_app(service, keys),
@@ -130,7 +131,7 @@ def serve(settings: Settings, log_level: str = "info") -> None:
             access_log=False,
         )
     finally:
-        stop_workers(workers)
+        workers.stop()
         store.dispose()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.helpers import KEY, create, data_url, mp4_bytes, png_bytes, synthetic_image
+from tests.helpers import KEY, create, data_url, mp4_bytes, png_bytes, synthetic_image, wait_done
 
 TINY_PNG = data_url(png_bytes(synthetic_image(32, 32)))
 
@@ -223,3 +223,36 @@ def test_refuses_open_non_loopback_bind(tmp_path):
     ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "--insecure-open" in r.stderr
+
+
+def test_catalog_file_adds_and_overrides_models(make_server, tmp_path):
+    catalog = tmp_path / "catalog.toml"
+    catalog.write_text(
+        '[models."house-model"]\nengine = "preview"\naliases = ["fast"]\n'
+        'modes = ["text-to-video"]\nresolutions = ["480p"]\n'
+        '[models."house-model".durations]\ntext-to-video = [1, 3]\n'
+        '[models."house-model".prices]\nper_second = { "480p" = 0.001 }\n'
+        '[models."grok-imagine-video".durations]\ntext-to-video = [1, 5]\n'
+    )
+    srv = make_server("--catalog", str(catalog))
+    with srv.client() as c:
+        done = wait_done(c, create(c, {"model": "fast", "prompt": "a boat", "duration": 2}))
+        assert done["model"] == "house-model"
+        assert done["usage"]["cost_in_usd_ticks"] == 2 * 10_000_000
+        assert_error(
+            c.post("/v1/videos/generations", json={"model": "fast", "prompt": "x", "duration": 4}),
+            400,
+            "duration",
+            "3",
+        )
+        assert_error(
+            c.post(
+                "/v1/videos/generations",
+                json={"model": "fast", "prompt": "x", "image": {"url": TINY_PNG}},
+            ),
+            400,
+            "image-to-video",
+        )
+        assert_error(
+            c.post("/v1/videos/generations", json={"prompt": "x", "duration": 6}), 400, "5"
+        )

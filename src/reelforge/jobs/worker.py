@@ -152,25 +152,50 @@ def worker_main(settings: Settings, parent_pid: int) -> None:
         store.dispose()
 
 
-def start_workers(settings: Settings) -> list[multiprocessing.Process]:
-    ctx = multiprocessing.get_context("spawn")  # no inherited event loop, threads or DB handles
-    procs = []
-    for n in range(settings.workers):
-        proc = ctx.Process(
-            target=worker_main, args=(settings, os.getpid()), name=f"reelforge-worker-{n}"
+class WorkerPool:
+    """The server's worker processes, replaced when one dies (a crash or the OOM killer)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.procs: list[multiprocessing.Process] = []
+        self._ctx = multiprocessing.get_context("spawn")  # no inherited loop, threads or DB handles
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
+
+    def _spawn(self, n: int) -> multiprocessing.Process:
+        proc = self._ctx.Process(
+            target=worker_main, args=(self.settings, os.getpid()), name=f"reelforge-worker-{n}"
         )
         proc.start()
-        procs.append(proc)
-    return procs
+        return proc
 
+    def start(self, check_every: float = 1.0) -> None:
+        self.procs = [self._spawn(n) for n in range(self.settings.workers)]
+        self._supervisor = threading.Thread(
+            target=self._supervise, args=(check_every,), name="reelforge-supervisor", daemon=True
+        )
+        self._supervisor.start()
 
-def stop_workers(procs: list[multiprocessing.Process], timeout: float = 10.0) -> None:
-    for proc in procs:
-        if proc.is_alive():
-            proc.terminate()
-    deadline = time.monotonic() + timeout
-    for proc in procs:
-        proc.join(max(0.0, deadline - time.monotonic()))
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
+    def _supervise(self, check_every: float) -> None:
+        while not self._stopping.wait(check_every):
+            for n, proc in enumerate(self.procs):
+                if not proc.is_alive() and not self._stopping.is_set():
+                    log.warning(
+                        "worker %s exited with %s; starting another", proc.name, proc.exitcode
+                    )
+                    proc.join()
+                    self.procs[n] = self._spawn(n)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join()
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.terminate()
+        deadline = time.monotonic() + timeout
+        for proc in self.procs:
+            proc.join(max(0.0, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
