@@ -682,6 +682,7 @@ def test_probe_real_mp4(mp4: bytes, tmp_path: os.PathLike[str]) -> None:
     assert info.fps == pytest.approx(24.0)
     assert info.codec == "h264"
     assert info.has_audio is False
+    assert info.rotation == 0
     path = os.path.join(os.fspath(tmp_path), "in.mp4")
     with open(path, "wb") as f:
         f.write(mp4)

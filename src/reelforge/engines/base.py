@@ -29,8 +29,15 @@ class RenderRequest:
     seed: int
     generate_audio: bool = True
     fps: int = FPS
-    image: np.ndarray | None = None  # image-to-video: the first frame, not yet fitted
+    # Pinned frames, as decoded images not yet fitted to the frame size. The engine must output
+    # fit_image(pin) at the pinned index: `image` at frame 0, `last_frame` at the final frame,
+    # each keyframe at its index (0 < index < num_frames - 1, ascending), moving smoothly between.
+    image: np.ndarray | None = None
+    last_frame: np.ndarray | None = None
+    keyframes: tuple[tuple[int, np.ndarray], ...] = ()
+    # Reference-to-video: each must visibly appear; the prompt names them <IMAGE_n> (0- or 1-based).
     reference_images: tuple[np.ndarray, ...] = field(default_factory=tuple)
+    voices: tuple[str, ...] = ()  # reference_audios voice ids, lower case; they shape the track
     # edit and extension: the input video's frames at this request's size and fps (a fresh
     # iterator per call). An edit returns one changed frame per source frame; an extension
     # renders only the new segment, starting from `image` (the source's last frame).

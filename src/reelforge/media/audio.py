@@ -3,12 +3,23 @@
 Words in the prompt pick ambience (rain, ocean, wind, city, birds, fire) and the feel of the
 music (key, mode, tempo, drums); a hash of the prompt picks the rest, so different prompts sound
 different and the same prompt and seed always sound the same. Everything is vectorised numpy.
+
+Voices (the request's `reference_audios` voice ids) add speech-like dialogue over the bed: each
+voice babbles syllables through vowel formants (a source-filter model: a sawtooth glottal source,
+breath noise and consonant hiss, shaped frame by frame in the frequency domain), with a pitch,
+vocal-tract length, breathiness, brightness, speaking rate and place in the stereo field of its
+own. Known ids have fixed characters (ara, eve and una higher, leo, rex and sal lower; rex the
+deepest, eve the breathiest); any other id gets one from its hash. Several voices take turns,
+in the order the prompt first names them as `<AUDIO_0>`, `<AUDIO_1>`... (0-based, in list order)
+and then in list order. With voices the bed sits lower in the mix, under the dialogue.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -94,8 +105,12 @@ _SLOW = {
 }
 
 
-def procedural_audio(prompt: str, seed: int, duration_s: float) -> np.ndarray:
-    """Stereo float32 samples in [-1, 1], shape (round(duration_s * 48000), 2)."""
+def procedural_audio(
+    prompt: str, seed: int, duration_s: float, voices: Sequence[str] = ()
+) -> np.ndarray:
+    """Stereo float32 samples in [-1, 1], shape (round(duration_s * 48000), 2).
+
+    `voices`: voice ids (case-insensitive) that speak over the track; none, no speech."""
     n = max(0, round(duration_s * AUDIO_RATE))
     if n == 0:
         return np.zeros((0, 2), dtype=np.float32)
@@ -129,6 +144,12 @@ def procedural_audio(prompt: str, seed: int, duration_s: float) -> np.ndarray:
 
     peak = float(np.max(np.abs(mix)))
     mix *= 0.8 / peak if peak > 0 else 1.0
+    if voices:
+        speech = speech_layer(prompt, seed, [v.lower() for v in voices], n)
+        mix = _BED_UNDER_SPEECH * mix + _SPEECH_LEVEL * speech
+        peak = float(np.max(np.abs(mix)))
+        if peak > 0.95:
+            mix *= 0.95 / peak
     # Short fades so the clip neither starts nor ends on a click.
     fade = min(n // 2, AUDIO_RATE // 50)
     if fade:
@@ -278,3 +299,202 @@ def _horns(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
         out[start : start + length, 0] += blast * (1 - pan) * 0.5
         out[start : start + length, 1] += blast * pan * 0.5
     return out
+
+
+# Speech. Levels in the final mix: the bed (peak 0.8) is ducked under the speech layer.
+_BED_UNDER_SPEECH = 0.55
+_SPEECH_LEVEL = 0.85
+_SPEECH_RMS = 0.3  # while speaking, before the level
+
+
+@dataclass(frozen=True)
+class VoiceCharacter:
+    pitch_hz: float  # mean fundamental
+    tract: float  # formant frequency scale: shorter vocal tracts (>1) sound higher and smaller
+    breath: float  # share of aspiration noise in the source
+    bright: float  # spectral tilt: >0 brighter, <0 darker
+    rate: float  # syllables per second
+    pan: float  # 0 left .. 1 right
+    jitter: float  # pitch roughness (a gravelly voice has more)
+
+
+VOICE_CHARACTERS: dict[str, VoiceCharacter] = {
+    "ara": VoiceCharacter(205.0, 1.16, 0.12, 0.3, 4.3, 0.38, 0.004),
+    "eve": VoiceCharacter(240.0, 1.22, 0.32, 0.7, 4.9, 0.62, 0.003),
+    "una": VoiceCharacter(182.0, 1.1, 0.06, -0.2, 3.6, 0.46, 0.003),
+    "leo": VoiceCharacter(118.0, 1.0, 0.1, 0.2, 4.0, 0.56, 0.005),
+    "rex": VoiceCharacter(90.0, 0.92, 0.05, -0.4, 3.3, 0.42, 0.014),
+    "sal": VoiceCharacter(148.0, 1.05, 0.2, 0.5, 4.6, 0.6, 0.006),
+}
+
+# Vowel formants of an adult male voice (F1, F2, F3 in Hz); the tract scale moves them.
+_VOWELS = np.array(
+    [
+        (730, 1090, 2440),  # a
+        (530, 1840, 2480),  # e
+        (270, 2290, 3010),  # i
+        (570, 840, 2410),  # o
+        (300, 870, 2240),  # u
+        (660, 1720, 2410),  # ae
+        (490, 1350, 1690),  # er
+    ],
+    dtype=np.float64,
+)
+_FORMANT_BANDWIDTH = np.array([90.0, 110.0, 160.0])
+_FORMANT_GAIN = np.array([1.0, 0.55, 0.3])
+_FRAME = 1024  # analysis frame of the formant filter, and half of it the hop
+_AUDIO_PLACEHOLDER = re.compile(r"<\s*audio[_ ]?(\d+)\s*>", re.IGNORECASE)
+
+
+def voice_character(voice: str) -> VoiceCharacter:
+    """A known voice's character, or one derived from the id's hash (stable everywhere)."""
+    voice = voice.lower()
+    if voice in VOICE_CHARACTERS:
+        return VOICE_CHARACTERS[voice]
+    h = int.from_bytes(hashlib.blake2b(voice.encode(), digest_size=8).digest(), "little")
+    u = [((h >> (8 * k)) & 0xFF) / 255 for k in range(7)]
+    return VoiceCharacter(
+        pitch_hz=90 + 160 * u[0],
+        tract=0.92 + 0.3 * u[1],
+        breath=0.04 + 0.28 * u[2],
+        bright=-0.4 + 1.1 * u[3],
+        rate=3.3 + 1.6 * u[4],
+        pan=0.35 + 0.3 * u[5],
+        jitter=0.003 + 0.01 * u[6],
+    )
+
+
+def speaking_order(prompt: str, voices: Sequence[str]) -> list[int]:
+    """Indices into `voices`, in the order they take turns: first those the prompt names as
+    `<AUDIO_n>` (0-based), by first mention, then the rest in list order."""
+    order: list[int] = []
+    for match in _AUDIO_PLACEHOLDER.finditer(prompt):
+        k = int(match.group(1))
+        if k < len(voices) and k not in order:
+            order.append(k)
+    return order + [k for k in range(len(voices)) if k not in order]
+
+
+def speech_layer(prompt: str, seed: int, voices: Sequence[str], n: int) -> np.ndarray:
+    """Stereo dialogue within (-1, 1): the voices take turns babbling phrases, shape (n, 2)."""
+    out = np.zeros((n, 2))
+    if n == 0 or not voices:
+        return out
+    key = f"{seed}\x00{prompt}\x00voices\x00{','.join(voices)}"
+    digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
+    rng = np.random.default_rng(int.from_bytes(digest, "little"))
+    order = speaking_order(prompt, voices)
+    characters = [voice_character(v) for v in voices]
+    # The script: phrases in turn, each a few words of one to three syllables.
+    syllables: list[list[tuple[float, float, int, float, bool]]] = [[] for _ in voices]
+    t = rng.uniform(0.08, 0.2)
+    end_s = n / AUDIO_RATE
+    turn = 0
+    while t < end_s - 0.15:
+        who = order[turn % len(order)]
+        c = characters[who]
+        words = int(rng.integers(2, 6))
+        phrase: list[tuple[float, float, int, float, bool]] = []
+        for w in range(words):
+            for _ in range(int(rng.integers(1, 4))):
+                length = rng.uniform(0.75, 1.3) / c.rate
+                accent = 1.0 + 0.08 * rng.standard_normal()
+                phrase.append(
+                    (t, length, int(rng.integers(len(_VOWELS))), accent, rng.random() < 0.6)
+                )
+                t += length
+            if w < words - 1:
+                t += rng.uniform(0.03, 0.1)
+        # Falling intonation over the phrase, sometimes rising at the end (a question).
+        rise = rng.random() < 0.3
+        for k, (start, length, vowel, accent, hiss) in enumerate(phrase):
+            pos = k / max(len(phrase) - 1, 1)
+            contour = 1.08 - 0.16 * pos + (0.25 * pos**4 if rise else 0.0)
+            syllables[who].append((start, length, vowel, accent * contour, hiss))
+        t += rng.uniform(0.25, 0.6)
+        turn += 1
+    for who, c in enumerate(characters):
+        if syllables[who]:
+            voice = _speak(rng, c, syllables[who], n)
+            out[:, 0] += voice * (1 - c.pan)
+            out[:, 1] += voice * c.pan
+    # Even loudness whatever the voice or script: a set level while speaking, peaks rounded off.
+    speaking = np.max(np.abs(out), axis=1) > 1e-3
+    if not np.any(speaking):
+        return out
+    rms = float(np.sqrt(np.mean(out[speaking] ** 2)))
+    return np.tanh(out * (_SPEECH_RMS / rms))
+
+
+def _speak(
+    rng: np.random.Generator,
+    c: VoiceCharacter,
+    syllables: list[tuple[float, float, int, float, bool]],
+    n: int,
+) -> np.ndarray:
+    """One voice's syllables, mono: a source shaped by moving vowel formants."""
+    t = np.arange(n) / AUDIO_RATE
+    loud = np.zeros(n)
+    hiss = np.zeros(n)
+    marks_t, marks_f0 = [], []
+    for start, length, _, accent, fricative in syllables:
+        a, b = int(start * AUDIO_RATE), min(n, int((start + length) * AUDIO_RATE))
+        if b - a < 8:
+            continue
+        k = np.linspace(0.0, 1.0, b - a)
+        # Quick onset, held vowel, longer release: the shape of a spoken syllable.
+        loud[a:b] = np.minimum(1.0, k / 0.2) * np.minimum(1.0, (1 - k) / 0.35) ** 1.5
+        if fricative:
+            f = min(b - a, int(0.045 * AUDIO_RATE))
+            hiss[a : a + f] = np.sin(np.pi * np.linspace(0, 1, f))
+        marks_t.append(start + length / 2)
+        marks_f0.append(c.pitch_hz * accent)
+    if not marks_t:
+        return np.zeros(n)
+    f0 = np.interp(t, marks_t, marks_f0)
+    f0 *= 1 + 0.006 * np.sin(_TAU * 5.3 * t)  # vibrato
+    wander = rng.standard_normal(int(n / AUDIO_RATE * 40) + 2)
+    f0 *= 1 + c.jitter * np.interp(t * 40, np.arange(len(wander)), wander)
+    phase = np.cumsum(f0) / AUDIO_RATE
+    saw = 2.0 * (phase - np.floor(phase)) - 1.0
+    noise = rng.standard_normal(n)
+    source = (saw * (1 - c.breath) + noise * c.breath * 1.5) * loud
+
+    # Formants per analysis frame, following the syllable under the frame's centre.
+    hop = _FRAME // 2
+    padded_n = (n + 2 * hop + hop - 1) // hop * hop + hop
+    frames = (padded_n - _FRAME) // hop + 1
+    centres = (np.arange(frames) * hop + _FRAME / 2 - hop) / AUDIO_RATE
+    starts = np.array([s[0] for s in syllables])
+    which = np.clip(np.searchsorted(starts, centres, side="right") - 1, 0, len(syllables) - 1)
+    vowels = np.array([s[2] for s in syllables])[which]
+    formants = _VOWELS[vowels] * c.tract  # (frames, 3)
+    freqs = np.fft.rfftfreq(_FRAME, 1.0 / AUDIO_RATE)
+    offset = (freqs[None, None, :] - formants[:, :, None]) / (_FORMANT_BANDWIDTH[None, :, None] / 2)
+    envelope = np.sum(_FORMANT_GAIN[None, :, None] / (1 + offset**2), axis=1) + 0.02
+    safe = np.maximum(freqs, 50.0)
+    envelope *= (safe / 1000) ** (0.5 * c.bright)
+    envelope *= freqs**2 / (freqs**2 + 90.0**2) / (1 + (freqs / 6000) ** 4)
+    voiced = _filter(source, envelope, padded_n)
+
+    # Consonant hiss: differenced white noise leans to the highs, like an "s" or an "f".
+    fricative = np.diff(rng.standard_normal(n + 1)) * hiss
+    return voiced / max(float(np.max(np.abs(voiced))), 1e-9) + 0.12 * fricative
+
+
+def _filter(signal: np.ndarray, envelope: np.ndarray, padded_n: int) -> np.ndarray:
+    """Filter `signal` by a per-frame magnitude envelope (frames, _FRAME // 2 + 1): short-time
+    Fourier transform, multiply, overlap-add with root-Hann windows (which sum to one)."""
+    n = len(signal)
+    hop = _FRAME // 2
+    padded = np.zeros(padded_n)
+    padded[hop : hop + n] = signal
+    frames = envelope.shape[0]
+    window = np.sqrt(0.5 - 0.5 * np.cos(_TAU * np.arange(_FRAME) / _FRAME))
+    index = np.arange(frames)[:, None] * hop + np.arange(_FRAME)[None, :]
+    spectra = np.fft.rfft(padded[index] * window, axis=1) * envelope
+    pieces = np.fft.irfft(spectra, n=_FRAME, axis=1) * window
+    out = np.zeros(padded_n + hop)
+    out[: frames * hop] += pieces[:, :hop].ravel()
+    out[hop : hop + frames * hop] += pieces[:, hop:].ravel()
+    return out[hop : hop + n]

@@ -188,7 +188,8 @@ def _height_for(kind: str, layout: Layout, rng: np.random.Generator, h: float, k
         return water - h * 0.35 + 0.04 * layout.frame_h * (k % 2)
     if kind == "fish":
         top = layout.water if layout.water is not None else layout.frame_y(0.2)
-        return rng.uniform(top + h, layout.frame_y(0.8))
+        low = top + h  # below the surface; a low water line leaves little room
+        return rng.uniform(low, max(low, layout.frame_y(0.8)))
     if kind in ("sun", "moon"):
         return layout.frame_y(rng.uniform(0.15, 0.3))
     if kind == "star":
