@@ -128,8 +128,13 @@ class Decoded:
     fps: float
     audio_channels: int | None
     audio_codec: str | None
-    audio_duration: float | None
+    audio: np.ndarray | None  # float32 (samples, channels) at audio_rate
+    audio_rate: int | None
     video_codec: str
+
+    @property
+    def audio_duration(self) -> float | None:
+        return None if self.audio is None else len(self.audio) / self.audio_rate
 
 
 def decode_mp4(data: bytes) -> Decoded:
@@ -137,24 +142,19 @@ def decode_mp4(data: bytes) -> Decoded:
         vstream = container.streams.video[0]
         astreams = container.streams.audio
         fps = float(vstream.average_rate)
-        width, height, vcodec = (
-            vstream.codec_context.width,
-            vstream.codec_context.height,
-            vstream.codec_context.name,
-        )
+        ctx = vstream.codec_context
         achannels = astreams[0].codec_context.channels if astreams else None
         acodec = astreams[0].codec_context.name if astreams else None
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(vstream)]
-    audio_duration = None
+    audio, rate = None, None
     if astreams:
         with av.open(io.BytesIO(data)) as container:
-            samples = 0
-            rate = 0
+            chunks = []
             for frame in container.decode(audio=0):
-                samples += frame.samples
+                chunks.append(frame.to_ndarray().reshape(frame.layout.nb_channels, -1).T)
                 rate = frame.sample_rate
-            audio_duration = samples / rate
-    return Decoded(frames, width, height, fps, achannels, acodec, audio_duration, vcodec)
+            audio = np.concatenate(chunks).astype(np.float32)
+    return Decoded(frames, ctx.width, ctx.height, fps, achannels, acodec, audio, rate, ctx.name)
 
 
 def download(url: str) -> bytes:
