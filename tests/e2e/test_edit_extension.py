@@ -74,3 +74,25 @@ def test_edit_of_a_larger_video_is_capped_at_720p(server):
     video = decode_mp4(download(done["video"]["url"]))
     assert (video.width, video.height) == (1280, 720)
     assert done["usage"]["cost_in_usd_ticks"] == 700_000_000 + 100_000_000
+
+
+def test_edit_overlays_what_the_prompt_names_on_the_same_footage(server):
+    source = mp4_bytes(1.0, 320, 180)
+    with server.client() as c:
+        done = generate(
+            c,
+            {
+                "prompt": "add a red bird",
+                "video": {"url": data_url(source, "video/mp4")},
+                "generate_audio": False,
+            },
+            "edits",
+        )
+    edited, original = decode_mp4(download(done["video"]["url"])), decode_mp4(source)
+    changed = [
+        np.abs(a.astype(int) - b.astype(int)).max(axis=-1) > 40
+        for a, b in zip(original.frames, edited.frames, strict=True)
+    ]
+    # a local change: some pixels are new (the bird), most of the footage is untouched
+    assert all(0.001 < c.mean() < 0.3 for c in changed[6:18])
+    assert np.mean([psnr(a, b) for a, b in zip(original.frames, edited.frames, strict=True)]) > 20

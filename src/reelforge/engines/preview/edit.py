@@ -55,12 +55,17 @@ LOOKS: dict[str, Look] = {
 }
 
 
-def look_for(prompt: str, seed: int = 0) -> Look:
-    """The look a prompt names (the longest match wins), else one picked from its hash."""
+def named_look(prompt: str) -> Look | None:
+    """The look a prompt names (the longest name wins), or None."""
     text = " ".join(prompt.lower().replace("-", " ").split())
     named = [name for name in LOOKS if name in text]
-    if named:
-        return LOOKS[max(named, key=len)]
+    return LOOKS[max(named, key=len)] if named else None
+
+
+def fallback_look(prompt: str, seed: int = 0) -> Look:
+    """For a prompt that names nothing we know: a hue turn picked from its hash, so the edit is
+    still visible and deterministic."""
+    text = " ".join(prompt.lower().split())
     digest = hashlib.sha256(f"{seed}:{text}".encode()).digest()
     angle = (digest[0] / 255.0) * 2 * np.pi / 3 + np.pi / 3  # a hue rotation of 60-180 degrees
     return Look(_hue_rotation(angle), vignette=0.5)

@@ -32,7 +32,7 @@ from .actors import Actor, cast
 from .backdrop import Layout, paint_backdrop
 from .camera import CameraPath, View, Viewport, plan_camera
 from .cards import Cards
-from .edit import apply_look, look_for
+from .edit import apply_look, fallback_look, named_look
 from .particles import Particles
 from .pins import (
     Pin,
@@ -94,11 +94,15 @@ class PreviewEngine:
 
 
 class EditClip:
-    """An edit: the source's own frames with the look the prompt asks for."""
+    """An edit: the source's own frames with the look the prompt asks for, plus the subjects and
+    weather it names ("add a red bird", "make it snow") drawn over the footage."""
 
     def __init__(self, request: RenderRequest) -> None:
         self.request = request
-        self.look = look_for(request.prompt, request.seed)
+        self.scene = read_prompt(request.prompt, request.seed)
+        self.look = named_look(request.prompt)
+        if self.look is None and not self.scene.named_subjects and self.scene.weather is None:
+            self.look = fallback_look(request.prompt, request.seed)
 
     def audio(self) -> np.ndarray | None:
         r = self.request
@@ -106,14 +110,38 @@ class EditClip:
             return None
         return procedural_audio(r.prompt, r.seed, r.duration_s, r.voices)
 
+    def _overlays(self) -> _Overlays | None:
+        scene, r = self.scene, self.request
+        if not scene.named_subjects and scene.weather is None:
+            return None
+        w, h = r.width, r.height
+        # The footage has no known geometry: assume a horizon a little above the middle.
+        layout = Layout(
+            w, h, w, h, 0, 0, horizon=0.45 * h, ground=0.88 * h, water=None, sun=(0.8 * w, 0.15 * h)
+        )
+        rng = np.random.default_rng(scene.seed)
+        actors = cast(scene, layout, rng, 0.0, r.duration_s) if scene.named_subjects else []
+        particles = Particles(scene.weather, w, h, scene.palette, rng) if scene.weather else None
+        return _Overlays(actors, particles, layout)
+
     def frames(self) -> Iterator[np.ndarray]:
-        return apply_look(self.request.source_frames(), self.look)
+        overlays = self._overlays()
+        fps = self.request.fps
+        frames = self.request.source_frames()
+        if self.look is not None:
+            frames = apply_look(frames, self.look)
+        for i, frame in enumerate(frames):
+            if overlays is not None:
+                # Draw on a copy: a source frame held for a slower input is yielded repeatedly.
+                frame = frame.copy() if self.look is None else frame
+                overlays.draw(frame, i / fps, _IDENTITY, 1.0)
+            yield frame
 
 
 class _Overlays:
     """Subjects and particles over a frame; subjects live in `layout`'s canvas coordinates."""
 
-    def __init__(self, actors: list[Actor], particles: Particles, layout: Layout) -> None:
+    def __init__(self, actors: list[Actor], particles: Particles | None, layout: Layout) -> None:
         self.actors = actors
         self.particles = particles
         self.centre_x = layout.width / 2
@@ -139,7 +167,8 @@ class _Overlays:
                 paste(frame, sprite, sx, sy)
             else:
                 blend(frame, sprite, sx, sy, fade)
-        self.particles.draw(frame, t, fade)
+        if self.particles is not None:
+            self.particles.draw(frame, t, fade)
 
 
 class _Procedural:
