@@ -27,6 +27,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_preview_render.py
 	$(BIN)/python bench/bench_poll_throughput.py
+	$(BIN)/python bench/bench_extension.py
+	$(BIN)/python bench/bench_memory.py
 
 clean:
 	rm -rf $(VENV) .reelforge .pytest_cache
