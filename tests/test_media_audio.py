@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import itertools
+import tracemalloc
 
 import numpy as np
 import pytest
 
 from reelforge.engines.base import AUDIO_RATE, RenderRequest
 from reelforge.engines.preview import PreviewEngine
+from reelforge.media import audio
 from reelforge.media.audio import (
     VOICE_CHARACTERS,
     procedural_audio,
@@ -134,3 +136,52 @@ def test_engine_passes_the_voices_to_the_track() -> None:
     assert np.array_equal(plain, procedural_audio(PROMPT, 3, 1.0))
     assert np.array_equal(ara, procedural_audio(PROMPT, 3, 1.0, ("ara",)))
     assert np.abs(ara - plain).mean() > 0.02 and np.abs(ara - rex).mean() > 0.02
+
+
+# Block-wise synthesis: seamless, and memory that does not grow with the duration.
+
+EVERYTHING = "rain and wind in a city street, birds, a campfire, music and dancing by the ocean"
+
+
+def steps(track: np.ndarray) -> np.ndarray:
+    """The largest sample-to-sample jump of either channel, per sample pair."""
+    return np.abs(np.diff(track.astype(np.float64), axis=0)).max(axis=1)
+
+
+def test_the_blocks_do_not_change_the_sound(monkeypatch: pytest.MonkeyPatch) -> None:
+    voices = ("ara", "rex")
+    track = procedural_audio(EVERYTHING, 7, 3.0, voices)
+    assert np.all(np.isfinite(track)) and np.abs(track).max() <= 1.0
+    assert len(track) > 3 * audio._BLOCK  # several seams
+    # Phases, envelopes, noise filters and the formant filter all run on across the seams: the
+    # same track, to float32 rounding, from blocks of a few hops or of an odd number of them.
+    for hops in (5, 13):
+        monkeypatch.setattr(audio, "_BLOCK", hops * audio._HOP)
+        small = procedural_audio(EVERYTHING, 7, 3.0, voices)
+        assert np.abs(small - track).max() < 1e-5, hops
+        seams = steps(small)[np.arange(audio._BLOCK, len(small), audio._BLOCK) - 1]
+        assert seams.mean() < 1.5 * steps(small).mean()
+
+
+@pytest.mark.parametrize("voices", [(), ("una",)])
+def test_no_clicks_at_block_seams(voices: tuple[str, ...]) -> None:
+    track = procedural_audio("a calm night", 7, 4.0, voices)
+    jumps = steps(track)
+    for seam in range(audio._BLOCK - 1, len(jumps), audio._BLOCK):
+        nearby = np.concatenate([jumps[seam - 256 : seam], jumps[seam + 1 : seam + 257]])
+        assert jumps[seam] <= 1.5 * nearby.max(), seam
+
+
+def test_memory_does_not_grow_with_the_duration() -> None:
+    def traced_peak(seconds: float) -> int:
+        tracemalloc.start()
+        try:
+            procedural_audio(EVERYTHING, 1, seconds, ("ara", "leo"))
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    procedural_audio(EVERYTHING, 1, 0.5, ("ara", "leo"))  # warm up: lazy imports, caches
+    short, long = traced_peak(2.0), traced_peak(15.0)
+    output = 15 * AUDIO_RATE * 2 * 4  # the float32 (n, 2) result itself
+    assert long <= 1.3 * short + output, (short, long)

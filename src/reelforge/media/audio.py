@@ -12,13 +12,20 @@ own. Known ids have fixed characters (ara, eve and una higher, leo, rex and sal 
 deepest, eve the breathiest); any other id gets one from its hash. Several voices take turns,
 in the order the prompt first names them as `<AUDIO_0>`, `<AUDIO_1>`... (0-based, in list order)
 and then in list order. With voices the bed sits lower in the mix, under the dialogue.
+
+Memory does not grow with the duration (beyond the float32 output itself): everything random is
+decided up front (note patterns, event times, the script of the dialogue, seeds of the noise
+streams), then the track is synthesised in blocks of `_BLOCK` samples straight into the output.
+Oscillators run on absolute time or carry their phase from block to block, noise beds are
+filtered by overlap-add (FIR) and the formant filter is a streaming short-time Fourier transform,
+so the result does not depend on where the blocks fall: there is nothing to click at their seams.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +33,13 @@ import numpy as np
 from reelforge.engines.base import AUDIO_RATE
 
 _TAU = 2.0 * np.pi
+_F32 = np.float32
+
+# Samples per synthesis block: a multiple of the formant filter's hop, and with a noise FIR of
+# _NOISE_TAPS taps one block fits a _NOISE_FFT-point FFT (linear, not circular, convolution).
+_BLOCK = 28_672
+_NOISE_TAPS = 4096
+_NOISE_FFT = 32_768
 
 # Scale degrees (semitones above the key's root) of the chords in a few common progressions.
 _PROGRESSIONS: tuple[tuple[int, ...], ...] = (
@@ -113,128 +127,263 @@ def procedural_audio(
     `voices`: voice ids (case-insensitive) that speak over the track; none, no speech."""
     n = max(0, round(duration_s * AUDIO_RATE))
     if n == 0:
-        return np.zeros((0, 2), dtype=np.float32)
+        return np.zeros((0, 2), dtype=_F32)
     digest = hashlib.blake2b(f"{seed}\x00{prompt}".encode(), digest_size=16).digest()
     rng = np.random.default_rng(int.from_bytes(digest, "little"))
     words = set(re.findall(r"[a-z]+", prompt.lower()))
-    t = np.arange(n, dtype=np.float64) / AUDIO_RATE
+    layers = _bed(rng, words, n)
 
-    ambient = words & (_RAIN | _OCEAN | _WIND | _CITY | _BIRDS | _FIRE)
-    mix = np.zeros((n, 2))
-    # A quiet coloured-noise floor under everything: the track is never silent.
-    mix += 0.03 * _shaped_noise(rng, n, low_hz=80, high_hz=6000, tilt=-1.0)
-    mix += (0.35 if ambient else 0.6) * _music(rng, words, t)
-    if words & _RAIN:
-        mix += 0.35 * _shaped_noise(rng, n, low_hz=800, high_hz=12000, tilt=-0.3)
-        mix += 0.25 * _droplets(rng, n)
-    if words & _OCEAN:
-        swell = _slow_swell(rng, t, rate_hz=rng.uniform(0.07, 0.14))
-        mix += 0.6 * _shaped_noise(rng, n, low_hz=60, high_hz=2500, tilt=-1.5) * swell
-    if words & _WIND:
-        gust = _slow_swell(rng, t, rate_hz=rng.uniform(0.15, 0.35))
-        mix += 0.35 * _shaped_noise(rng, n, low_hz=200, high_hz=1500, tilt=-0.5) * gust
-    if words & _CITY:
-        mix += 0.4 * _shaped_noise(rng, n, low_hz=30, high_hz=250, tilt=-1.0)
-        mix += 0.15 * _horns(rng, t)
-    if words & _BIRDS:
-        mix += 0.2 * _chirps(rng, n)
-    if words & _FIRE:
-        mix += 0.3 * _shaped_noise(rng, n, low_hz=100, high_hz=900, tilt=-1.0)
-        mix += 0.3 * _droplets(rng, n, per_second=25.0, ring_hz=(1500, 4000))
-
-    peak = float(np.max(np.abs(mix)))
-    mix *= 0.8 / peak if peak > 0 else 1.0
+    out = np.empty((n, 2), dtype=_F32)
+    peak = 0.0
+    for a in range(0, n, _BLOCK):
+        block = np.zeros((2, min(n, a + _BLOCK) - a), dtype=_F32)
+        for layer in layers:
+            layer.add(block, a)
+        out[a : a + block.shape[1]] = block.T
+        peak = max(peak, float(np.max(np.abs(block))))
+    out *= 0.8 / peak if peak > 0 else 1.0
     if voices:
-        speech = speech_layer(prompt, seed, [v.lower() for v in voices], n)
-        mix = _BED_UNDER_SPEECH * mix + _SPEECH_LEVEL * speech
-        peak = float(np.max(np.abs(mix)))
+        speech = _Speech(prompt, seed, [v.lower() for v in voices], n)
+        peak = 0.0
+        for a in range(0, n, _BLOCK):
+            b = min(n, a + _BLOCK)
+            mixed = out[a:b]  # a view: mixed in place
+            mixed *= _BED_UNDER_SPEECH
+            mixed += _SPEECH_LEVEL * speech.render(a, b).T
+            peak = max(peak, float(np.max(np.abs(mixed))))
         if peak > 0.95:
-            mix *= 0.95 / peak
+            out *= 0.95 / peak
     # Short fades so the clip neither starts nor ends on a click.
     fade = min(n // 2, AUDIO_RATE // 50)
     if fade:
-        ramp = np.linspace(0.0, 1.0, fade)[:, None]
-        mix[:fade] *= ramp
-        mix[n - fade :] *= ramp[::-1]
-    return np.clip(mix, -1.0, 1.0).astype(np.float32)
+        ramp = np.linspace(0.0, 1.0, fade, dtype=_F32)[:, None]
+        out[:fade] *= ramp
+        out[n - fade :] *= ramp[::-1]
+    return np.clip(out, -1.0, 1.0, out=out)
 
 
-def _music(rng: np.random.Generator, words: set[str], t: np.ndarray) -> np.ndarray:
+def _bed(rng: np.random.Generator, words: set[str], n: int) -> list[_Layer]:
+    """The layers under any speech, every random choice made now: music and ambience."""
+    ambient = words & (_RAIN | _OCEAN | _WIND | _CITY | _BIRDS | _FIRE)
+    # Noise beds that are simply added share one filter whose power spectrum is the sum of
+    # theirs; a quiet coloured-noise floor under everything: the track is never silent.
+    beds = [(0.03, 80, 6000, -1.0)]
+    layers: list[_Layer] = [_Music(rng, words, level=0.35 if ambient else 0.6)]
+    if words & _RAIN:
+        beds.append((0.35, 800, 12000, -0.3))
+        layers.append(_droplets(rng, n))
+    if words & _OCEAN:
+        rate = rng.uniform(0.07, 0.14)
+        swell = _Swell(rate, rng.uniform(0, _TAU))
+        layers.append(_NoiseBed(rng.spawn(1)[0], _noise_taps([(0.6, 60, 2500, -1.5)]), swell))
+    if words & _WIND:
+        rate = rng.uniform(0.15, 0.35)
+        gust = _Swell(rate, rng.uniform(0, _TAU))
+        layers.append(_NoiseBed(rng.spawn(1)[0], _noise_taps([(0.35, 200, 1500, -0.5)]), gust))
+    if words & _CITY:
+        beds.append((0.4, 30, 250, -1.0))
+        layers.append(_horns(rng, n))
+    if words & _BIRDS:
+        layers.append(_chirps(rng, n))
+    if words & _FIRE:
+        beds.append((0.3, 100, 900, -1.0))
+        layers.append(_droplets(rng, n, per_second=25.0, ring_hz=(1500, 4000), level=0.3))
+    layers.append(_NoiseBed(rng.spawn(1)[0], _noise_taps(beds)))
+    return layers
+
+
+class _Layer:
+    """A part of the bed, synthesised block by block, in order, from sample 0."""
+
+    def add(self, block: np.ndarray, a: int) -> None:
+        """Add samples [a, a + m) of this layer to `block` (float32, (2, m): channels)."""
+        raise NotImplementedError
+
+
+def _times(a: int, m: int) -> np.ndarray:
+    """Absolute times in seconds of samples [a, a + m), float64."""
+    return np.arange(a, a + m, dtype=np.float64) * (1.0 / AUDIO_RATE)
+
+
+def _sin_cycles(cycles: np.ndarray) -> np.ndarray:
+    """sin(2 pi x) of a float64 phase in cycles, in float32 (wrapped first: exact enough)."""
+    return np.sin(_TAU * (cycles - np.floor(cycles)).astype(_F32))
+
+
+class _Music(_Layer):
     """A chord pad, an arpeggio and (for lively prompts) drums, in a key the prompt picks."""
-    n = len(t)
-    root_midi = int(rng.integers(45, 57))
-    chord_shape = _MINOR if words & _DARK else (_MAJOR if rng.random() < 0.7 else _MINOR)
-    progression = _PROGRESSIONS[int(rng.integers(len(_PROGRESSIONS)))]
-    if words & _FAST:
-        bpm = rng.uniform(112, 136)
-    elif words & _SLOW:
-        bpm = rng.uniform(56, 76)
-    else:
-        bpm = rng.uniform(72, 112)
-    beat_s = 60.0 / bpm
-    bar_s = 4 * beat_s
 
-    bar = (t // bar_s).astype(np.int64)
-    chord_root = root_midi + np.asarray(progression)[bar % len(progression)]
-    out = np.zeros((n, 2))
+    def __init__(self, rng: np.random.Generator, words: set[str], level: float) -> None:
+        root_midi = int(rng.integers(45, 57))
+        chord_shape = _MINOR if words & _DARK else (_MAJOR if rng.random() < 0.7 else _MINOR)
+        progression = np.asarray(_PROGRESSIONS[int(rng.integers(len(_PROGRESSIONS)))])
+        if words & _FAST:
+            bpm = rng.uniform(112, 136)
+        elif words & _SLOW:
+            bpm = rng.uniform(56, 76)
+        else:
+            bpm = rng.uniform(72, 112)
+        self.level = level
+        self.beat_s = 60.0 / bpm
+        self.bar_s = 4 * self.beat_s
+        self.root_hz = _midi_hz(root_midi + progression)  # per bar of the progression
+        self.pad_ratios = 2.0 ** (np.asarray(chord_shape[:3]) / 12)
+        shape = np.asarray(chord_shape)
+        # Arpeggio: chord tones an octave up, one per eighth note, in a shuffled order.
+        pattern = rng.permutation(4)
+        arp_hz = _midi_hz(root_midi + progression[:, None] + 12 + shape[None, pattern])
+        self.arp_hz = arp_hz.ravel()  # [chord * 4 + eighth note in the bar % 4]
+        self.decay = rng.uniform(5.0, 10.0)
+        drums = bool(words & _BEAT) or rng.random() < 0.25
+        self.hats = rng.spawn(1)[0] if drums else None
+        self.pad_cycles = 0.0  # phase accumulators, carried from block to block
+        self.arp_cycles = 0.0
 
-    # Pad: each chord tone on its own phase accumulator, so chord changes never click.
-    detune = (1.0, 1.003)  # right channel slightly sharp: a wide, moving stereo image
-    swell = 0.75 + 0.25 * np.sin(_TAU * t / bar_s - np.pi / 2)
-    for step in chord_shape[:3]:
-        freq = _midi_hz(chord_root + step)
-        for ch in (0, 1):
-            phase = np.cumsum(freq * detune[ch]) * (_TAU / AUDIO_RATE)
-            out[:, ch] += 0.12 * np.sin(phase) * swell
+    def add(self, block: np.ndarray, a: int) -> None:
+        m = block.shape[1]
+        level, note_s = self.level, self.beat_s / 2
+        beats = np.arange(a, a + m, dtype=np.float64) * (1.0 / (AUDIO_RATE * self.beat_s))
+        eighth = (beats * 2).astype(np.int64)  # eighth notes since the start
+        chord = (eighth >> 3) % len(self.root_hz)  # a chord per four-beat bar
+        since_note = ((beats * 2 - eighth) * note_s).astype(_F32)  # seconds
 
-    # Arpeggio: chord tones an octave up, one per eighth note, plucked (fast exponential decay).
-    note_s = beat_s / 2
-    note = (t // note_s).astype(np.int64)
-    pattern = rng.permutation(4)
-    tone = np.asarray(chord_shape)[pattern[note % 4]]
-    freq = _midi_hz(chord_root + 12 + tone)
-    pluck = np.exp(-(t - note * note_s) * rng.uniform(5.0, 10.0))
-    phase = np.cumsum(freq) * (_TAU / AUDIO_RATE)
-    voice = 0.18 * pluck * (np.sin(phase) + 0.3 * np.sin(2 * phase))
-    pan = 0.5 + 0.35 * np.sin(_TAU * t / (2 * bar_s))  # the arpeggio drifts across the field
-    out[:, 0] += voice * (1 - pan)
-    out[:, 1] += voice * pan
+        # Pad: each chord tone a fixed ratio of the root's phase accumulator, so chord changes
+        # never click; the right channel slightly sharp for a wide, moving stereo image.
+        cycles = np.cumsum(self.root_hz[chord]) * (1.0 / AUDIO_RATE) + self.pad_cycles
+        self.pad_cycles = float(cycles[-1])
+        swell = (0.12 * level) * (0.75 + 0.25 * _sin_cycles(beats * 0.25 - 0.25))
+        for ch, detune in ((0, 1.0), (1, 1.003)):
+            tones = sum(_sin_cycles(cycles * (ratio * detune)) for ratio in self.pad_ratios)
+            block[ch] += tones * swell
 
-    if words & _BEAT or rng.random() < 0.25:
-        since_beat = t - (t // beat_s) * beat_s
-        kick = np.sin(_TAU * (45 * since_beat + 1.6 * (1 - np.exp(-since_beat * 30))))
-        kick *= np.exp(-since_beat * 9)
-        since_off = t - (t // beat_s + 0.5) * beat_s
-        since_off = np.where(since_off < 0, since_off + beat_s, since_off)
-        hat = rng.standard_normal((n, 2)) * np.exp(-since_off * 70)[:, None]
-        out += 0.35 * kick[:, None] + 0.05 * hat
-    return out
+        # Arpeggio, plucked (fast exponential decay), drifting across the stereo field.
+        cycles = np.cumsum(self.arp_hz[chord * 4 + (eighth & 3)]) * (1.0 / AUDIO_RATE)
+        cycles += self.arp_cycles
+        self.arp_cycles = float(cycles[-1] - np.floor(cycles[-1]))
+        phase = _TAU * (cycles - np.floor(cycles)).astype(_F32)
+        voice = np.exp(since_note * _F32(-self.decay))
+        voice *= np.sin(phase) + 0.3 * np.sin(2 * phase)
+        voice *= 0.18 * level
+        pan = 0.5 + 0.35 * _sin_cycles(beats * 0.125)
+        block[0] += voice * (1 - pan)
+        block[1] += voice * pan
+
+        if self.hats is not None:
+            odd = (eighth & 1).astype(_F32) * _F32(note_s)
+            since_beat = since_note + odd
+            since_off = since_note + (_F32(note_s) - odd)  # the off-beat: half a beat later
+            kick = np.sin(_TAU * (45 * since_beat + 1.6 * (1 - np.exp(-since_beat * 30))))
+            kick *= np.exp(-since_beat * 9)
+            block += (0.35 * level) * kick
+            # Closed hats on the off-beats: noise drawn only where they ring (0.15 s).
+            ringing = since_off < 0.15
+            hat = self.hats.standard_normal((int(np.count_nonzero(ringing)), 2), dtype=_F32)
+            hat *= ((0.05 * level) * np.exp(-since_off[ringing] * 70))[:, None]
+            block[:, ringing] += hat.T
 
 
 def _midi_hz(note: np.ndarray | int) -> np.ndarray:
     return 440.0 * 2.0 ** ((np.asarray(note, dtype=np.float64) - 69) / 12)
 
 
-def _shaped_noise(
-    rng: np.random.Generator, n: int, low_hz: float, high_hz: float, tilt: float
-) -> np.ndarray:
-    """Independent noise per channel, band-limited with a spectral tilt (dB/octave-ish)."""
-    spectrum = np.fft.rfft(rng.standard_normal((2, n)), axis=1)
-    freqs = np.fft.rfftfreq(n, 1.0 / AUDIO_RATE)
-    band = (freqs >= low_hz) & (freqs <= high_hz)
-    gain = np.zeros_like(freqs)
-    gain[band] = (freqs[band] / low_hz) ** (tilt / 2)
-    noise = np.fft.irfft(spectrum * gain, n=n, axis=1).T
-    rms = float(np.sqrt(np.mean(noise**2)))
-    return noise / rms * 0.3 if rms > 0 else noise
+def _noise_taps(beds: Sequence[tuple[float, float, float, float]]) -> np.ndarray:
+    """A linear-phase FIR for the sum of independent noise beds (level, low_hz, high_hz, tilt):
+    each band-limited with a spectral tilt (dB/octave-ish), at an RMS of 0.3 times its level;
+    their power spectra add. White noise of unit variance through it has the summed power."""
+    freqs = np.fft.rfftfreq(_NOISE_TAPS, 1.0 / AUDIO_RATE)
+    power = np.zeros_like(freqs)
+    total = 0.0
+    for level, low_hz, high_hz, tilt in beds:
+        band = (freqs >= low_hz) & (freqs <= high_hz)
+        gain = np.zeros_like(freqs)
+        gain[band] = (freqs[band] / low_hz) ** (tilt / 2)
+        power += (0.3 * level) ** 2 * gain**2 / np.sum(_fir(gain) ** 2)
+        total += (0.3 * level) ** 2
+    taps = _fir(np.sqrt(power))
+    return taps * np.sqrt(total / np.sum(taps**2))
 
 
-def _slow_swell(rng: np.random.Generator, t: np.ndarray, rate_hz: float) -> np.ndarray:
+def _fir(gain: np.ndarray) -> np.ndarray:
+    """Windowed linear-phase FIR (_NOISE_TAPS taps) with magnitude `gain` on the rfft grid."""
+    taps = np.roll(np.fft.irfft(gain, _NOISE_TAPS), _NOISE_TAPS // 2)
+    return taps * np.hanning(_NOISE_TAPS)
+
+
+@dataclass(frozen=True)
+class _Swell:
     """A slow amplitude swell per channel, offset so waves roll from one side to the other."""
-    offset = rng.uniform(0, _TAU)
-    left = 0.55 + 0.45 * np.sin(_TAU * rate_hz * t + offset)
-    right = 0.55 + 0.45 * np.sin(_TAU * rate_hz * t + offset - 1.1)
-    return np.stack([left, right], axis=1)
+
+    rate_hz: float
+    offset: float
+
+    def __call__(self, t: np.ndarray) -> np.ndarray:
+        phase = (_TAU * self.rate_hz * t + self.offset).astype(_F32)
+        return 0.55 + 0.45 * np.sin(np.stack([phase, phase - 1.1]))
+
+
+class _NoiseBed(_Layer):
+    """Independent white noise per channel through an FIR, block by block with overlap-add:
+    the same stream, filtered, whatever the blocks. Optionally under a slow swell."""
+
+    def __init__(
+        self, rng: np.random.Generator, taps: np.ndarray, swell: _Swell | None = None
+    ) -> None:
+        self.rng = rng
+        self.spectrum = np.fft.rfft(taps, _NOISE_FFT).astype(np.complex64)
+        self.swell = swell
+        # Prime the filter with earlier noise, so the bed starts at its full level.
+        self.tail = self._filtered(_NOISE_TAPS - 1)[:, _NOISE_TAPS - 1 : 2 * _NOISE_TAPS - 2]
+
+    def _filtered(self, m: int) -> np.ndarray:
+        """The next m samples of white noise, filtered: (2, _NOISE_FFT), all but the first
+        m + _NOISE_TAPS - 1 samples zero."""
+        noise = self.rng.standard_normal((m, 2), dtype=_F32).T
+        spectrum = np.fft.rfft(noise, _NOISE_FFT, axis=1) * self.spectrum
+        return np.fft.irfft(spectrum, _NOISE_FFT, axis=1)
+
+    def add(self, block: np.ndarray, a: int) -> None:
+        m = block.shape[1]
+        assert m + _NOISE_TAPS - 1 <= _NOISE_FFT
+        y = self._filtered(m)
+        y[:, : _NOISE_TAPS - 1] += self.tail
+        self.tail = y[:, m : m + _NOISE_TAPS - 1].copy()
+        if self.swell is None:
+            block += y[:, :m]
+        else:
+            block += y[:, :m] * self.swell(_times(a, m))
+
+
+class _Events(_Layer):
+    """Short sounds of a fixed length at times (and with parameters) drawn up front; `sound`
+    renders rows of them from the events' indices and the times since their starts."""
+
+    def __init__(
+        self,
+        starts: np.ndarray,
+        length: int,
+        pans: np.ndarray,
+        sound: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    ) -> None:
+        order = np.argsort(starts, kind="stable")
+        self.starts = starts[order]
+        self.index = order  # into the parameter arrays `sound` closes over
+        self.length = length
+        self.pans = pans[order]
+        self.sound = sound
+
+    def add(self, block: np.ndarray, a: int) -> None:
+        m = block.shape[1]
+        lo = int(np.searchsorted(self.starts, a - self.length, side="right"))
+        hi = int(np.searchsorted(self.starts, a + m, side="left"))
+        if lo >= hi:
+            return
+        offset = np.arange(self.length)
+        at = self.starts[lo:hi, None] - a + offset[None, :]  # sample positions within the block
+        inside = (at >= 0) & (at < m)
+        sound = self.sound(self.index[lo:hi], offset / AUDIO_RATE)
+        pans = self.pans[lo:hi, None]
+        for ch, share in ((0, 1 - pans), (1, pans)):
+            block[ch] += np.bincount(at[inside], (sound * share)[inside], minlength=m)
 
 
 def _droplets(
@@ -242,69 +391,62 @@ def _droplets(
     n: int,
     per_second: float = 60.0,
     ring_hz: tuple[float, float] = (2500, 7000),
-) -> np.ndarray:
+    level: float = 0.25,
+) -> _Layer:
     """Short decaying pings at random times and pans: rain drops, or fire crackle."""
-    out = np.zeros((n, 2))
     length = AUDIO_RATE // 100
-    count = rng.poisson(per_second * n / AUDIO_RATE)
-    if n <= length or count == 0:
-        return out
-    starts = rng.integers(0, n - length, size=count)
-    k = np.arange(length) / AUDIO_RATE
+    count = int(rng.poisson(per_second * n / AUDIO_RATE)) if n > length else 0
+    starts = rng.integers(0, n - length, size=count) if count else np.zeros(0, np.int64)
     freqs = rng.uniform(*ring_hz, size=count)
-    pings = np.sin(_TAU * freqs[:, None] * k) * np.exp(-k * 900)[None, :]
-    pings *= rng.uniform(0.2, 1.0, size=count)[:, None]
+    gains = level * rng.uniform(0.2, 1.0, size=count)
     pans = rng.uniform(0, 1, size=count)
-    index = starts[:, None] + np.arange(length)[None, :]
-    np.add.at(out[:, 0], index, pings * (1 - pans)[:, None])
-    np.add.at(out[:, 1], index, pings * pans[:, None])
-    return out
+
+    def sound(which: np.ndarray, k: np.ndarray) -> np.ndarray:
+        ring = np.sin(_TAU * freqs[which, None] * k) * np.exp(-k * 900)[None, :]
+        return ring * gains[which, None]
+
+    return _Events(starts, length, pans, sound)
 
 
-def _chirps(rng: np.random.Generator, n: int) -> np.ndarray:
+def _chirps(rng: np.random.Generator, n: int) -> _Layer:
     """Bird calls: quick upward sweeps in small bursts."""
-    out = np.zeros((n, 2))
     length = int(AUDIO_RATE * 0.07)
-    count = rng.poisson(3.0 * n / AUDIO_RATE)
-    if n <= length or count == 0:
-        return out
-    starts = rng.integers(0, n - length, size=count)
-    k = np.arange(length) / AUDIO_RATE
-    base = rng.uniform(2200, 4200, size=count)[:, None]
-    sweep = base * k + base * 6.0 * k**2  # instantaneous frequency rises through the call
-    env = np.sin(np.pi * k / k[-1]) ** 2
-    calls = np.sin(_TAU * sweep) * env[None, :]
+    count = int(rng.poisson(3.0 * n / AUDIO_RATE)) if n > length else 0
+    starts = rng.integers(0, n - length, size=count) if count else np.zeros(0, np.int64)
+    base = rng.uniform(2200, 4200, size=count)
     pans = rng.uniform(0.1, 0.9, size=count)
-    index = starts[:, None] + np.arange(length)[None, :]
-    np.add.at(out[:, 0], index, calls * (1 - pans)[:, None])
-    np.add.at(out[:, 1], index, calls * pans[:, None])
-    return out
+
+    def sound(which: np.ndarray, k: np.ndarray) -> np.ndarray:
+        f = base[which, None]
+        sweep = f * k + f * 6.0 * k**2  # instantaneous frequency rises through the call
+        env = np.sin(np.pi * k / k[-1]) ** 2
+        return 0.2 * np.sin(_TAU * sweep) * env[None, :]
+
+    return _Events(starts, length, pans, sound)
 
 
-def _horns(rng: np.random.Generator, t: np.ndarray) -> np.ndarray:
+def _horns(rng: np.random.Generator, n: int) -> _Layer:
     """Occasional two-tone car horns, each panned somewhere in the street."""
-    n = len(t)
-    out = np.zeros((n, 2))
-    count = rng.poisson(0.3 * n / AUDIO_RATE)
     length = int(AUDIO_RATE * 0.35)
-    if n <= length:
-        return out
-    k = t[:length]
-    env = np.minimum(1.0, np.minimum(k, k[-1] - k) * 80)
-    for _ in range(count):
-        start = int(rng.integers(0, n - length))
-        f = rng.uniform(350, 480)
-        blast = (np.sign(np.sin(_TAU * f * k)) + np.sign(np.sin(_TAU * f * 1.26 * k))) * env
-        pan = rng.uniform(0, 1)
-        out[start : start + length, 0] += blast * (1 - pan) * 0.5
-        out[start : start + length, 1] += blast * pan * 0.5
-    return out
+    count = int(rng.poisson(0.3 * n / AUDIO_RATE)) if n > length else 0
+    starts = rng.integers(0, n - length, size=count) if count else np.zeros(0, np.int64)
+    freqs = rng.uniform(350, 480, size=count)
+    pans = rng.uniform(0, 1, size=count)
+
+    def sound(which: np.ndarray, k: np.ndarray) -> np.ndarray:
+        env = np.minimum(1.0, np.minimum(k, k[-1] - k) * 80)
+        f = freqs[which, None]
+        tones = np.sign(np.sin(_TAU * f * k)) + np.sign(np.sin(_TAU * f * 1.26 * k))
+        return 0.075 * tones * env
+
+    return _Events(starts, length, pans, sound)
 
 
 # Speech. Levels in the final mix: the bed (peak 0.8) is ducked under the speech layer.
 _BED_UNDER_SPEECH = 0.55
 _SPEECH_LEVEL = 0.85
 _SPEECH_RMS = 0.3  # while speaking, before the level
+_FRICATIVE = 0.4  # consonant hiss against the voiced sound at full loudness (RMS 1)
 
 
 @dataclass(frozen=True)
@@ -343,7 +485,19 @@ _VOWELS = np.array(
 _FORMANT_BANDWIDTH = np.array([90.0, 110.0, 160.0])
 _FORMANT_GAIN = np.array([1.0, 0.55, 0.3])
 _FRAME = 1024  # analysis frame of the formant filter, and half of it the hop
+_HOP = _FRAME // 2
+_WINDOW = np.sqrt(0.5 - 0.5 * np.cos(_TAU * np.arange(_FRAME) / _FRAME)).astype(_F32)
 _AUDIO_PLACEHOLDER = re.compile(r"<\s*audio[_ ]?(\d+)\s*>", re.IGNORECASE)
+assert _BLOCK % _HOP == 0
+
+
+def _syllable_shape(k: np.ndarray) -> np.ndarray:
+    """Loudness through a syllable (k from 0 to 1): quick onset, held vowel, longer release."""
+    k = np.clip(k, 0.0, 1.0)
+    return np.minimum(1.0, k / 0.2) * np.minimum(1.0, (1 - k) / 0.35) ** 1.5
+
+
+_SYLLABLE_POWER = float(np.mean(_syllable_shape(np.linspace(0.0, 1.0, 4001)) ** 2))
 
 
 def voice_character(voice: str) -> VoiceCharacter:
@@ -377,124 +531,225 @@ def speaking_order(prompt: str, voices: Sequence[str]) -> list[int]:
 
 def speech_layer(prompt: str, seed: int, voices: Sequence[str], n: int) -> np.ndarray:
     """Stereo dialogue within (-1, 1): the voices take turns babbling phrases, shape (n, 2)."""
-    out = np.zeros((n, 2))
+    out = np.zeros((n, 2), dtype=_F32)
     if n == 0 or not voices:
         return out
-    key = f"{seed}\x00{prompt}\x00voices\x00{','.join(voices)}"
-    digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
-    rng = np.random.default_rng(int.from_bytes(digest, "little"))
-    order = speaking_order(prompt, voices)
-    characters = [voice_character(v) for v in voices]
-    # The script: phrases in turn, each a few words of one to three syllables.
-    syllables: list[list[tuple[float, float, int, float, bool]]] = [[] for _ in voices]
-    t = rng.uniform(0.08, 0.2)
-    end_s = n / AUDIO_RATE
-    turn = 0
-    while t < end_s - 0.15:
-        who = order[turn % len(order)]
-        c = characters[who]
-        words = int(rng.integers(2, 6))
-        phrase: list[tuple[float, float, int, float, bool]] = []
-        for w in range(words):
-            for _ in range(int(rng.integers(1, 4))):
-                length = rng.uniform(0.75, 1.3) / c.rate
-                accent = 1.0 + 0.08 * rng.standard_normal()
-                phrase.append(
-                    (t, length, int(rng.integers(len(_VOWELS))), accent, rng.random() < 0.6)
-                )
-                t += length
-            if w < words - 1:
-                t += rng.uniform(0.03, 0.1)
-        # Falling intonation over the phrase, sometimes rising at the end (a question).
-        rise = rng.random() < 0.3
-        for k, (start, length, vowel, accent, hiss) in enumerate(phrase):
-            pos = k / max(len(phrase) - 1, 1)
-            contour = 1.08 - 0.16 * pos + (0.25 * pos**4 if rise else 0.0)
-            syllables[who].append((start, length, vowel, accent * contour, hiss))
-        t += rng.uniform(0.25, 0.6)
-        turn += 1
-    for who, c in enumerate(characters):
-        if syllables[who]:
-            voice = _speak(rng, c, syllables[who], n)
-            out[:, 0] += voice * (1 - c.pan)
-            out[:, 1] += voice * c.pan
-    # Even loudness whatever the voice or script: a set level while speaking, peaks rounded off.
-    speaking = np.max(np.abs(out), axis=1) > 1e-3
-    if not np.any(speaking):
-        return out
-    rms = float(np.sqrt(np.mean(out[speaking] ** 2)))
-    return np.tanh(out * (_SPEECH_RMS / rms))
+    speech = _Speech(prompt, seed, voices, n)
+    for a in range(0, n, _BLOCK):
+        b = min(n, a + _BLOCK)
+        out[a:b] = speech.render(a, b).T
+    return out
 
 
-def _speak(
-    rng: np.random.Generator,
-    c: VoiceCharacter,
-    syllables: list[tuple[float, float, int, float, bool]],
-    n: int,
-) -> np.ndarray:
-    """One voice's syllables, mono: a source shaped by moving vowel formants."""
-    t = np.arange(n) / AUDIO_RATE
-    loud = np.zeros(n)
-    hiss = np.zeros(n)
-    marks_t, marks_f0 = [], []
-    for start, length, _, accent, fricative in syllables:
-        a, b = int(start * AUDIO_RATE), min(n, int((start + length) * AUDIO_RATE))
-        if b - a < 8:
-            continue
-        k = np.linspace(0.0, 1.0, b - a)
-        # Quick onset, held vowel, longer release: the shape of a spoken syllable.
-        loud[a:b] = np.minimum(1.0, k / 0.2) * np.minimum(1.0, (1 - k) / 0.35) ** 1.5
-        if fricative:
-            f = min(b - a, int(0.045 * AUDIO_RATE))
-            hiss[a : a + f] = np.sin(np.pi * np.linspace(0, 1, f))
-        marks_t.append(start + length / 2)
-        marks_f0.append(c.pitch_hz * accent)
-    if not marks_t:
-        return np.zeros(n)
-    f0 = np.interp(t, marks_t, marks_f0)
-    f0 *= 1 + 0.006 * np.sin(_TAU * 5.3 * t)  # vibrato
-    wander = rng.standard_normal(int(n / AUDIO_RATE * 40) + 2)
-    f0 *= 1 + c.jitter * np.interp(t * 40, np.arange(len(wander)), wander)
-    phase = np.cumsum(f0) / AUDIO_RATE
-    saw = 2.0 * (phase - np.floor(phase)) - 1.0
-    noise = rng.standard_normal(n)
-    source = (saw * (1 - c.breath) + noise * c.breath * 1.5) * loud
-
-    # Formants per analysis frame, following the syllable under the frame's centre.
-    hop = _FRAME // 2
-    padded_n = (n + 2 * hop + hop - 1) // hop * hop + hop
-    frames = (padded_n - _FRAME) // hop + 1
-    centres = (np.arange(frames) * hop + _FRAME / 2 - hop) / AUDIO_RATE
-    starts = np.array([s[0] for s in syllables])
-    which = np.clip(np.searchsorted(starts, centres, side="right") - 1, 0, len(syllables) - 1)
-    vowels = np.array([s[2] for s in syllables])[which]
-    formants = _VOWELS[vowels] * c.tract  # (frames, 3)
-    freqs = np.fft.rfftfreq(_FRAME, 1.0 / AUDIO_RATE)
-    offset = (freqs[None, None, :] - formants[:, :, None]) / (_FORMANT_BANDWIDTH[None, :, None] / 2)
-    envelope = np.sum(_FORMANT_GAIN[None, :, None] / (1 + offset**2), axis=1) + 0.02
-    safe = np.maximum(freqs, 50.0)
-    envelope *= (safe / 1000) ** (0.5 * c.bright)
-    envelope *= freqs**2 / (freqs**2 + 90.0**2) / (1 + (freqs / 6000) ** 4)
-    voiced = _filter(source, envelope, padded_n)
-
-    # Consonant hiss: differenced white noise leans to the highs, like an "s" or an "f".
-    fricative = np.diff(rng.standard_normal(n + 1)) * hiss
-    return voiced / max(float(np.max(np.abs(voiced))), 1e-9) + 0.12 * fricative
+_Syllable = tuple[float, float, int, float, bool]  # start s, length s, vowel, pitch scale, hiss
 
 
-def _filter(signal: np.ndarray, envelope: np.ndarray, padded_n: int) -> np.ndarray:
-    """Filter `signal` by a per-frame magnitude envelope (frames, _FRAME // 2 + 1): short-time
-    Fourier transform, multiply, overlap-add with root-Hann windows (which sum to one)."""
-    n = len(signal)
-    hop = _FRAME // 2
-    padded = np.zeros(padded_n)
-    padded[hop : hop + n] = signal
-    frames = envelope.shape[0]
-    window = np.sqrt(0.5 - 0.5 * np.cos(_TAU * np.arange(_FRAME) / _FRAME))
-    index = np.arange(frames)[:, None] * hop + np.arange(_FRAME)[None, :]
-    spectra = np.fft.rfft(padded[index] * window, axis=1) * envelope
-    pieces = np.fft.irfft(spectra, n=_FRAME, axis=1) * window
-    out = np.zeros(padded_n + hop)
-    out[: frames * hop] += pieces[:, :hop].ravel()
-    out[hop : hop + frames * hop] += pieces[:, hop:].ravel()
-    return out[hop : hop + n]
+class _Speech:
+    """The dialogue: the script is written up front, then rendered block by block, in order."""
+
+    def __init__(self, prompt: str, seed: int, voices: Sequence[str], n: int) -> None:
+        key = f"{seed}\x00{prompt}\x00voices\x00{','.join(voices)}"
+        digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
+        rng = np.random.default_rng(int.from_bytes(digest, "little"))
+        order = speaking_order(prompt, voices)
+        characters = [voice_character(v) for v in voices]
+        # The script: phrases in turn, each a few words of one to three syllables.
+        syllables: list[list[_Syllable]] = [[] for _ in voices]
+        t = rng.uniform(0.08, 0.2)
+        end_s = n / AUDIO_RATE
+        turn = 0
+        while t < end_s - 0.15:
+            who = order[turn % len(order)]
+            c = characters[who]
+            words = int(rng.integers(2, 6))
+            phrase: list[_Syllable] = []
+            for w in range(words):
+                for _ in range(int(rng.integers(1, 4))):
+                    length = rng.uniform(0.75, 1.3) / c.rate
+                    accent = 1.0 + 0.08 * rng.standard_normal()
+                    phrase.append(
+                        (t, length, int(rng.integers(len(_VOWELS))), accent, rng.random() < 0.6)
+                    )
+                    t += length
+                if w < words - 1:
+                    t += rng.uniform(0.03, 0.1)
+            # Falling intonation over the phrase, sometimes rising at the end (a question).
+            rise = rng.random() < 0.3
+            for k, (start, length, vowel, accent, hiss) in enumerate(phrase):
+                pos = k / max(len(phrase) - 1, 1)
+                contour = 1.08 - 0.16 * pos + (0.25 * pos**4 if rise else 0.0)
+                syllables[who].append((start, length, vowel, accent * contour, hiss))
+            t += rng.uniform(0.25, 0.6)
+            turn += 1
+        self.voices = [
+            _Voice(rng, c, syllables[who], n) for who, c in enumerate(characters) if syllables[who]
+        ]
+        self.voices = [v for v in self.voices if v.speaks]
+        # Even loudness whatever the voice or script: a set level while speaking, peaks rounded
+        # off. The level is known from the script (each voice's vowels have a known power), so
+        # the whole dialogue need not exist before it is scaled.
+        energy = sum(v.energy * ((1 - v.c.pan) ** 2 + v.c.pan**2) / 2 for v in self.voices)
+        speaking = sum(v.speaking for v in self.voices)
+        self.gain = _SPEECH_RMS / np.sqrt(energy / speaking) if speaking else 0.0
+
+    def render(self, a: int, b: int) -> np.ndarray:
+        """Samples [a, b) (float32, (2, b - a)); call for consecutive blocks from 0."""
+        out = np.zeros((2, b - a), dtype=_F32)
+        for v in self.voices:
+            voice = v.render(a, b)
+            out[0] += voice * _F32(1 - v.c.pan)
+            out[1] += voice * _F32(v.c.pan)
+        out *= _F32(self.gain)
+        return np.tanh(out, out=out)
+
+
+class _Voice:
+    """One voice's syllables, mono: a source shaped by moving vowel formants, block by block.
+    The formant filter is a short-time Fourier transform (frames of _FRAME, hop _HOP, root-Hann
+    windows that sum to one) run as a stream: the source runs one hop ahead of the output."""
+
+    def __init__(
+        self, rng: np.random.Generator, c: VoiceCharacter, syllables: list[_Syllable], n: int
+    ) -> None:
+        self.c = c
+        start = np.array([s[0] for s in syllables])
+        length = np.array([s[1] for s in syllables])
+        vowel = np.array([s[2] for s in syllables])
+        first = (start * AUDIO_RATE).astype(np.int64)
+        last = np.minimum(n, ((start + length) * AUDIO_RATE).astype(np.int64))
+        keep = last - first >= 8
+        self.speaks = bool(np.any(keep))
+        self.first, self.last = first[keep], last[keep]
+        hiss = np.array([s[4] for s in syllables])[keep]
+        self.hiss = np.where(hiss, np.minimum(self.last - self.first, int(0.045 * AUDIO_RATE)), 0)
+        self.marks_t = (start + length / 2)[keep]
+        self.marks_f0 = c.pitch_hz * np.array([s[3] for s in syllables])[keep]
+        self.vowel_starts, self.vowels = start, vowel
+        self.wander = rng.standard_normal(int(n / AUDIO_RATE * 40) + 2)
+        self.breath_noise, self.hiss_noise = rng.spawn(2)
+
+        # Formant envelopes per vowel (7, _FRAME // 2 + 1), scaled so the vowels have, on
+        # average, unit power from a full-loudness source at the voice's pitch.
+        freqs = np.fft.rfftfreq(_FRAME, 1.0 / AUDIO_RATE)
+        formants = _VOWELS * c.tract
+        offset = (freqs[None, None, :] - formants[:, :, None]) / (
+            _FORMANT_BANDWIDTH[None, :, None] / 2
+        )
+        envelope = np.sum(_FORMANT_GAIN[None, :, None] / (1 + offset**2), axis=1) + 0.02
+        safe = np.maximum(freqs, 50.0)
+        envelope *= (safe / 1000) ** (0.5 * c.bright)
+        envelope *= freqs**2 / (freqs**2 + 90.0**2) / (1 + (freqs / 6000) ** 4)
+        power = self._vowel_power(envelope.astype(_F32))
+        self.envelope = (envelope / np.sqrt(power.mean())).astype(_F32)
+        power /= power.mean()
+        self.speaking = int(np.sum(self.last - self.first))
+        self.energy = float(
+            np.sum((self.last - self.first) * _SYLLABLE_POWER * power[vowel[keep]])
+            + np.sum(self.hiss) * _FRICATIVE**2  # differenced unit noise: variance 2, sin^2
+        )
+
+        self.cycles = 0.0  # glottal phase, carried from block to block
+        self.prev = np.zeros(_HOP, dtype=_F32)  # the source's last hop, for the next frame
+        self.carry = np.zeros(_HOP, dtype=_F32)  # the last frame's second half
+        self.fed = 0  # source samples so far
+        self.last_noise = _F32(0.0)  # the hiss noise's previous sample
+        self._filter(self._source(0, _HOP))  # output [-_HOP, 0): the padding, dropped
+
+    def _vowel_power(self, envelope: np.ndarray) -> np.ndarray:
+        """Power of each vowel's output for a steady full-loudness source at the voice's pitch."""
+        frames = 16
+        k = np.arange((frames + 1) * _HOP)
+        cycles = self.c.pitch_hz * k / AUDIO_RATE
+        saw = 2.0 * (cycles - np.floor(cycles)) - 1.0
+        noise = np.random.default_rng(0).standard_normal(len(k))
+        source = (saw * (1 - self.c.breath) + noise * self.c.breath * 1.5).astype(_F32)
+        power = np.empty(len(envelope))
+        for v, env in enumerate(envelope):
+            out = _stft_filter(source, np.broadcast_to(env, (frames, len(env))))
+            power[v] = np.mean(out[_HOP : frames * _HOP].astype(np.float64) ** 2)
+        return power
+
+    def _syllables(self, a: int, b: int) -> range:
+        """Indices of the syllables that sound in samples [a, b)."""
+        lo = int(np.searchsorted(self.last, a, side="right"))
+        return range(lo, int(np.searchsorted(self.first, b, side="left")))
+
+    def _source(self, a: int, m: int) -> np.ndarray:
+        """The glottal source for samples [a, a + m): sawtooth and breath, under the loudness
+        of the syllables; consecutive calls only (the phase and the noise run on)."""
+        t = _times(a, m)
+        f0 = np.interp(t, self.marks_t, self.marks_f0)
+        f0 *= 1 + 0.006 * _sin_cycles(5.3 * t)  # vibrato
+        f0 *= 1 + self.c.jitter * np.interp(t * 40, np.arange(len(self.wander)), self.wander)
+        cycles = np.cumsum(f0)
+        cycles *= 1.0 / AUDIO_RATE
+        cycles += self.cycles
+        self.cycles = float(cycles[-1] - np.floor(cycles[-1]))
+        source = np.zeros(m, dtype=_F32)
+        spans = [
+            (max(a, int(self.first[s])), min(a + m, int(self.last[s])), s)
+            for s in self._syllables(a, a + m)
+        ]
+        # Breath noise only where there is a syllable to breathe it into.
+        noise = self.breath_noise.standard_normal(sum(hi - lo for lo, hi, _ in spans), _F32)
+        noise *= self.c.breath * 1.5
+        used = 0
+        for lo, hi, s in spans:
+            first, last = int(self.first[s]), int(self.last[s])
+            k = np.arange(lo - first, hi - first) * (1.0 / (last - first - 1))
+            saw = 2.0 * (cycles[lo - a : hi - a] - np.floor(cycles[lo - a : hi - a])) - 1.0
+            glottal = (saw * (1 - self.c.breath)).astype(_F32) + noise[used : used + hi - lo]
+            source[lo - a : hi - a] = glottal * _syllable_shape(k).astype(_F32)
+            used += hi - lo
+        return source
+
+    def _filter(self, chunk: np.ndarray) -> np.ndarray:
+        """Feed source samples [fed, fed + len(chunk)) (a whole number of hops): the filtered
+        output for [fed - _HOP, fed + len(chunk) - _HOP). Each frame takes the formants of the
+        syllable under its centre."""
+        frames = len(chunk) // _HOP
+        centres = (self.fed + np.arange(frames) * _HOP) / AUDIO_RATE
+        which = np.searchsorted(self.vowel_starts, centres, side="right") - 1
+        vowels = self.vowels[np.clip(which, 0, len(self.vowels) - 1)]
+        out = _stft_filter(np.concatenate([self.prev, chunk]), self.envelope[vowels])
+        out[:_HOP] += self.carry
+        self.carry = out[frames * _HOP :].copy()
+        self.prev = chunk[-_HOP:].copy()
+        self.fed += len(chunk)
+        return out[: frames * _HOP]
+
+    def render(self, a: int, b: int) -> np.ndarray:
+        """The voice's samples [a, b), mono float32; consecutive blocks from 0 only."""
+        assert a + _HOP == self.fed, "blocks in order"
+        m = b - a
+        ahead = -(-m // _HOP) * _HOP  # whole hops
+        voiced = self._filter(self._source(a + _HOP, ahead))[:m]
+        # Consonant hiss: differenced white noise leans to the highs, like an "s" or an "f";
+        # drawn only where it sounds, at the start of the syllables that have it.
+        for s in self._syllables(a, b):
+            first, hiss = int(self.first[s]), int(self.hiss[s])
+            lo, hi = max(a, first), min(b, first + hiss)
+            if lo >= hi:
+                continue
+            noise = self.hiss_noise.standard_normal(hi - lo + (lo == first), _F32)
+            if lo == first:
+                self.last_noise, noise = noise[0], noise[1:]
+            step = np.diff(noise, prepend=self.last_noise)
+            self.last_noise = noise[-1]
+            shape = np.sin(np.arange(lo - first, hi - first) * (np.pi / max(hiss - 1, 1)))
+            voiced[lo - a : hi - a] += step * (_FRICATIVE * shape).astype(_F32)
+        return voiced
+
+
+def _stft_filter(signal: np.ndarray, envelope: np.ndarray) -> np.ndarray:
+    """Filter `signal` ((frames + 1) * _HOP samples) by a per-frame magnitude envelope
+    (frames, _FRAME // 2 + 1): short-time Fourier transform, multiply, overlap-add with
+    root-Hann windows (which sum to one). The result, as long as `signal`, lacks the previous
+    frame's second half in its first hop and the next frame's first half in its last."""
+    frames = len(envelope)
+    windowed = np.lib.stride_tricks.sliding_window_view(signal, _FRAME)[::_HOP] * _WINDOW
+    pieces = np.fft.irfft(np.fft.rfft(windowed, axis=1) * envelope, _FRAME, axis=1) * _WINDOW
+    out = np.zeros((frames + 1) * _HOP, dtype=_F32)
+    out[: frames * _HOP] += pieces[:, :_HOP].ravel()
+    out[_HOP:] += pieces[:, _HOP:].ravel()
+    return out
