@@ -41,6 +41,13 @@ class Server:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def grpc_port(self) -> int:
+        """The port given with "--grpc-port" in args; 0 (gRPC off) when none was given."""
+        if "--grpc-port" in self.args:
+            return int(self.args[self.args.index("--grpc-port") + 1])
+        return 0
+
     def start(self, timeout: float = 30.0) -> Server:
         self.log_path = self.data_dir.parent / f"server-{self.port}-{time.time_ns()}.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -55,6 +62,8 @@ class Server:
             str(self.port),
             "--data-dir",
             str(self.data_dir),
+            "--grpc-port",
+            str(self.grpc_port),  # off unless asked for: test servers must not share port 50051
             *self.args,
         ]
         log = open(self.log_path, "wb")

@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -25,6 +26,12 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the API server with its workers")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--grpc-port",
+        type=int,
+        default=50051,
+        help="port of the gRPC API (xai_api.Video, for xai-sdk) on --host; 0: off",
+    )
     p.add_argument(
         "--data-dir", type=Path, default=Path(".reelforge"), help="jobs database and files"
     )
@@ -93,7 +100,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-def serve(settings: Settings, log_level: str = "info") -> None:
+def serve(settings: Settings, log_level: str = "info", grpc_port: int = 0) -> None:
     import uvicorn
 
     from reelforge.api.auth import KeyChecker
@@ -122,7 +129,17 @@ def serve(settings: Settings, log_level: str = "info") -> None:
     service = VideoService(settings, store, LocalStorage(settings.files_dir), catalog)
     workers = WorkerPool(settings)
     workers.start()
+    grpc_server = None
+    # uvicorn re-raises the SIGTERM it handled; exit through the `finally` below, not around it
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
+        if grpc_port:
+            from reelforge.api.grpc import start_server
+
+            try:
+                grpc_server = start_server(service, keys, settings.host, grpc_port)
+            except RuntimeError as exc:
+                sys.exit(str(exc))
         uvicorn.run(
             create_app(service, keys),
             host=settings.host,
@@ -131,6 +148,8 @@ def serve(settings: Settings, log_level: str = "info") -> None:
             access_log=False,
         )
     finally:
+        if grpc_server is not None:
+            grpc_server.stop(grace=5).wait()
         workers.stop()
         store.dispose()
 
@@ -144,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     if args.command == "serve":
-        serve(settings_from(args), args.log_level)
+        serve(settings_from(args), args.log_level, grpc_port=args.grpc_port)
 
 
 if __name__ == "__main__":
