@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_DIR := tests/node
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
-.PHONY: install serve test lint bench clean
+.PHONY: install node-deps serve test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,12 +14,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test,postgres]'
 	touch $(STAMP)
 
+# The Vercel AI SDK, pinned by package-lock.json, for tests/e2e/test_ai_sdk.py.
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+node-deps: $(NODE_STAMP)
+
 install: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/reelforge serve --host 127.0.0.1 --port 8000 --data-dir ./.reelforge
 
-test: $(STAMP) lint
+test: $(STAMP) $(NODE_STAMP) lint
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -31,4 +40,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_memory.py
 
 clean:
-	rm -rf $(VENV) .reelforge .pytest_cache
+	rm -rf $(VENV) .reelforge .pytest_cache $(NODE_DIR)/node_modules

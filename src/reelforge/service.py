@@ -9,11 +9,13 @@ import dataclasses
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from reelforge.config import Settings
 from reelforge.core.catalog import Catalog
 from reelforge.core.errors import ApiError, invalid
 from reelforge.core.spec import InputRef, JobSpec, VideoRequest, build_spec, check_input_video
+from reelforge.files import FileStore
 from reelforge.jobs.store import DONE, EXPIRED, FAILED, JobStore
 from reelforge.media.fetch import (
     FetchPolicy,
@@ -50,6 +52,7 @@ class VideoService:
         self.storage = storage
         self.catalog = catalog
         self.fetch_policy = FetchPolicy(allow_private=settings.allow_private_urls)
+        self.files = FileStore(store.engine, storage)
 
     # --- create ---------------------------------------------------------------------------
 
@@ -57,18 +60,20 @@ class VideoService:
         spec = build_spec(kind, request, self.catalog)
         job_id = str(uuid.uuid4())
         try:
-            spec = self._accept_inputs(job_id, spec)
+            spec = self._accept_inputs(owner, job_id, spec)
         except BaseException:
             self.storage.delete_prefix(f"inputs/{job_id}")
             raise
         self.store.add(job_id, owner, spec.to_dict())
         return job_id
 
-    def _accept_inputs(self, job_id: str, spec: JobSpec) -> JobSpec:
-        """Check every input now; keep data URLs as stored blobs so the job row stays small."""
+    def _accept_inputs(self, owner: str, job_id: str, spec: JobSpec) -> JobSpec:
+        """Check every input now; keep data URLs and files as stored blobs of the job's own."""
         stored: dict[int, InputRef] = {}
         for n, ref in enumerate(spec.inputs()):
-            stored[id(ref)] = self._accept_input(job_id, n, ref, spec, is_video=ref is spec.video)
+            stored[id(ref)] = self._accept_input(
+                owner, job_id, n, ref, spec, is_video=ref is spec.video
+            )
 
         def swap(ref: InputRef | None) -> InputRef | None:
             return stored[id(ref)] if ref is not None else None
@@ -83,41 +88,56 @@ class VideoService:
         )
 
     def _accept_input(
-        self, job_id: str, n: int, ref: InputRef, spec: JobSpec, *, is_video: bool
+        self, owner: str, job_id: str, n: int, ref: InputRef, spec: JobSpec, *, is_video: bool
     ) -> InputRef:
-        if ref.file_id is not None:
-            raise invalid(
-                ref.field,
-                "file_id inputs need the Files API, which this server does not offer yet",
-            )
-        if not ref.url:
-            raise invalid(ref.field, "needs a url")
+        key = f"inputs/{job_id}/{n}"
+        limit = self.fetch_policy.max_video_bytes if is_video else self.fetch_policy.max_image_bytes
         try:
+            if ref.file_id is not None:
+                self._copy_file(owner, ref, key, limit)
+                self._check_media(self.storage.path(key), ref.field, spec, is_video=is_video)
+                return InputRef(blob=key, field=ref.field)
+            if not ref.url:
+                raise invalid(ref.field, "needs a url")
             if not ref.url.startswith("data:"):
                 check_url(ref.url, ref.field, self.fetch_policy)
                 return ref
             data = parse_data_url(ref.url, ref.field)
-            limit = (
-                self.fetch_policy.max_video_bytes if is_video else self.fetch_policy.max_image_bytes
-            )
             if len(data) > limit:
                 raise InputError(
                     ref.field, f"is larger than the {limit // (1024 * 1024)} MiB limit"
                 )
-            if is_video:
-                info = probe_video(data, ref.field)
-                model = self.catalog.get(spec.model)
-                if model is not None and (
-                    problem := check_input_video(model, spec.mode, info.duration_s)
-                ):
-                    raise InputError(ref.field, problem)
-            else:
-                sniff_image(data, ref.field)
+            self._check_media(data, ref.field, spec, is_video=is_video)
+            self.storage.put_bytes(key, data)
         except InputError as exc:
             raise invalid(exc.field, exc.message) from None
-        key = f"inputs/{job_id}/{n}"
-        self.storage.put_bytes(key, data)
         return InputRef(blob=key, field=ref.field)
+
+    def _copy_file(self, owner: str, ref: InputRef, key: str, limit: int) -> None:
+        """The caller's file, as the job's own blob: deleting or expiring the file later cannot
+        touch a pending job, and the janitor removes the blob with the job."""
+        assert ref.file_id is not None
+        record = self.files.require(owner, ref.file_id, ref.field)
+        if record.bytes > limit:
+            raise InputError(ref.field, f"is larger than the {limit // (1024 * 1024)} MiB limit")
+        try:
+            self.storage.copy(record.key, key)
+        except FileNotFoundError:  # deleted between the lookup and the copy
+            raise ApiError(
+                404, f"{ref.field}: no file with id '{ref.file_id}'", field=ref.field
+            ) from None
+
+    def _check_media(
+        self, source: bytes | Path, field: str, spec: JobSpec, *, is_video: bool
+    ) -> None:
+        """`source` is a usable image, or a video whose length this mode accepts."""
+        if not is_video:
+            sniff_image(source if isinstance(source, bytes) else source.read_bytes(), field)
+            return
+        info = probe_video(source, field)
+        model = self.catalog.get(spec.model)
+        if model is not None and (problem := check_input_video(model, spec.mode, info.duration_s)):
+            raise InputError(field, problem)
 
     # --- read -----------------------------------------------------------------------------
 

@@ -92,7 +92,7 @@ def test_unknown_request_id_is_404(server):
         ({"prompt": "x", "image": {"url": data_url(b"GIF89a....")}}, 400, ["image.url", "PNG"]),
         ({"prompt": "x", "image": {"url": "file:///etc/passwd"}}, 400, ["image.url"]),
         ({"prompt": "x", "image": {}}, 400, ["image"]),
-        ({"prompt": "x", "image": {"file_id": "file_1"}}, 400, ["file_id"]),
+        ({"prompt": "x", "image": {"file_id": "file_1"}}, 404, ["image.file_id", "file_1"]),
         ({"prompt": 5}, 422, ["prompt"]),
         ({"prompt": "x", "generate_audio": "yes"}, 422, ["generate_audio"]),
         (

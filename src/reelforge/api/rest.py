@@ -7,16 +7,18 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reelforge.api.auth import KeyChecker
+from reelforge.api.multipart import read_form
 from reelforge.api.schemas import EditIn, ExtendIn, GenerateIn
 from reelforge.core.errors import HTTP_CODES, ApiError
 from reelforge.core.spec import EDIT, EXTENSION, GENERATION
+from reelforge.files import MAX_FILE_BYTES, MAX_LIST
 from reelforge.jobs import janitor
 from reelforge.service import JobView, VideoService
 from reelforge.storage.local import StorageError
@@ -164,6 +166,65 @@ def create_app(service: VideoService, keys: KeyChecker) -> FastAPI:
             )
         return model.describe()
 
+    # --- Files API ----------------------------------------------------------------------
+
+    @app.post(
+        "/v1/files",
+        summary="Upload a file (multipart: file, purpose, expires_after)",
+        openapi_extra={"requestBody": _UPLOAD_BODY},
+    )
+    async def upload_file(request: Request) -> JSONResponse:
+        who = owner(request)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_FILE_BYTES + _MULTIPART_OVERHEAD:
+            raise ApiError(413, f"file: is larger than the {MAX_FILE_BYTES // 2**20} MiB limit")
+        form = await read_form(
+            request.stream(),
+            request.headers.get("content-type"),
+            file_field="file",
+            tmp_dir=settings.tmp_dir,
+            max_file_bytes=MAX_FILE_BYTES,
+        )
+        try:
+            if form.file is None:
+                raise ApiError(400, "file: is required", field="file")
+            record = await asyncio.to_thread(
+                service.files.add,
+                who,
+                form.file.path,
+                filename=form.file.filename,
+                purpose=form.fields.get("purpose"),
+                expires_after=_expires_after(form.fields),
+            )
+        finally:
+            form.discard()
+        return JSONResponse(record.describe())
+
+    @app.get("/v1/files", summary="List your files, newest first")
+    def list_files(
+        request: Request, purpose: str | None = None, limit: int = Query(MAX_LIST, ge=1)
+    ) -> dict:
+        records = service.files.list(owner(request), purpose=purpose, limit=min(limit, MAX_LIST))
+        return {"object": "list", "data": [r.describe() for r in records], "has_more": False}
+
+    @app.get("/v1/files/{file_id}", summary="Describe a file")
+    def get_file(file_id: str, request: Request) -> dict:
+        return service.files.require(owner(request), file_id).describe()
+
+    @app.get("/v1/files/{file_id}/content", summary="Download a file's contents")
+    def file_content(file_id: str, request: Request) -> FileResponse:
+        record = service.files.require(owner(request), file_id)
+        path = service.storage.path(record.key)
+        if not path.is_file():
+            raise ApiError(404, f"file_id: no file with id '{file_id}'")
+        return FileResponse(path, media_type="application/octet-stream")
+
+    @app.delete("/v1/files/{file_id}", summary="Delete a file")
+    def delete_file(file_id: str, request: Request) -> dict:
+        if not service.files.delete(owner(request), file_id):
+            raise ApiError(404, f"file_id: no file with id '{file_id}'")
+        return {"id": file_id, "object": "file", "deleted": True}
+
     @app.get("/v1/media/{key:path}", include_in_schema=False)
     def media(key: str, expires: str | None = None, signature: str | None = None) -> FileResponse:
         try:
@@ -177,6 +238,35 @@ def create_app(service: VideoService, keys: KeyChecker) -> FastAPI:
         return FileResponse(path, media_type="video/mp4")
 
     return app
+
+
+_MULTIPART_OVERHEAD = 1024 * 1024  # room for boundaries, part headers and the text fields
+_UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "purpose": {"type": "string"},
+                    "expires_after": {"type": "integer", "minimum": 3600, "maximum": 2592000},
+                },
+            }
+        }
+    },
+}
+
+
+def _expires_after(fields: dict[str, str]) -> str | None:
+    """`expires_after=N`, or OpenAI's `expires_after[anchor]=created_at` + `[seconds]=N`."""
+    if "expires_after" in fields:
+        return fields["expires_after"]
+    anchor = fields.get("expires_after[anchor]", "created_at")
+    if anchor != "created_at":
+        raise ApiError(400, "expires_after: the only anchor is 'created_at'", field="expires_after")
+    return fields.get("expires_after[seconds]")
 
 
 async def _janitor_loop(service: VideoService) -> None:

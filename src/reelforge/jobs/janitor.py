@@ -1,4 +1,5 @@
-"""Housekeeping: expire finished jobs after the retention period and fail jobs nobody can finish."""
+"""Housekeeping: expire finished jobs after the retention period, fail jobs nobody can finish,
+and remove uploaded files past their `expires_after`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import time
 
 from reelforge.core.errors import INTERNAL_ERROR
+from reelforge.files import FileStore
 from reelforge.jobs.store import JobStore
 from reelforge.storage.local import LocalStorage
 
@@ -23,6 +25,7 @@ def sweep(store: JobStore, storage: LocalStorage, retention: float) -> None:
         if job.result and job.result.get("video_key"):
             storage.delete(job.result["video_key"])
         storage.delete_prefix(f"inputs/{job.id}")
+    FileStore(store.engine, storage).remove_expired()
 
 
 def interval_for(retention: float) -> float:

@@ -16,6 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from reelforge import files
+
 # Row states. Wire status: queued/running -> "pending"; the rest map one to one.
 QUEUED, RUNNING, DONE, FAILED, EXPIRED = "queued", "running", "done", "failed", "expired"
 FINISHED = (DONE, FAILED)
@@ -100,6 +102,7 @@ class JobStore:
 
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
+        files.create_schema(self.engine)  # the Files API's table lives beside the jobs
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -65,6 +65,24 @@ class LocalStorage:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(source), target)
 
+    def copy(self, source: str, target: str) -> None:
+        """Give stored `source` a second, independent key (FileNotFoundError if it is gone).
+
+        A hard link where the filesystem allows: no bytes are copied, and deleting either key
+        leaves the other intact (stored files are never rewritten in place, only replaced).
+        """
+        src, dst = self.path(source), self.path(target)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dst.with_name(dst.name + ".part")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(src, tmp)
+        except FileNotFoundError:
+            raise
+        except OSError:  # no hard links here (another filesystem, FAT, ...): copy the bytes
+            shutil.copyfile(src, tmp)
+        tmp.replace(dst)
+
     def read_bytes(self, key: str) -> bytes:
         return self.path(key).read_bytes()
 
