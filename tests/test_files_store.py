@@ -1,9 +1,8 @@
-"""The Files API's pieces: the streaming multipart reader, and the file table on SQLite and
-PostgreSQL (owner scoping, expiry by the janitor with a moved clock)."""
+"""The Files API's file table on SQLite and PostgreSQL (owner scoping, expiry by the janitor
+with a moved clock)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from pathlib import Path
@@ -13,7 +12,6 @@ import pytest
 import sqlalchemy as sa
 
 from reelforge import files as files_module
-from reelforge.api.multipart import read_form
 from reelforge.core.errors import ApiError
 from reelforge.files import FileStore
 from reelforge.jobs import janitor
@@ -23,101 +21,6 @@ from reelforge.storage.local import LocalStorage
 PG_URL = os.environ.get(
     "REELFORGE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-CT = "multipart/form-data; boundary=XyZ"
-
-# --- multipart ---------------------------------------------------------------------------------
-
-
-def body(*parts: tuple[str, bytes], preamble: bytes = b"", epilogue: bytes = b"") -> bytes:
-    out = preamble
-    for headers, content in parts:
-        out += b"--XyZ\r\n" + headers.encode() + b"\r\n\r\n" + content + b"\r\n"
-    return out + b"--XyZ--\r\n" + epilogue
-
-
-def field(name: str, value: bytes) -> tuple[str, bytes]:
-    return f'Content-Disposition: form-data; name="{name}"', value
-
-
-def file_part(content: bytes, header: str = 'name="file"; filename="a.png"') -> tuple[str, bytes]:
-    return f"Content-Disposition: form-data; {header}\r\nContent-Type: image/png", content
-
-
-def read(raw: bytes, tmp_path: Path, chunk: int = 65536, max_file_bytes: int = 1 << 20, ct=CT):
-    async def chunks():
-        for i in range(0, len(raw), chunk):
-            yield raw[i : i + chunk]
-
-    return asyncio.run(
-        read_form(chunks(), ct, file_field="file", tmp_dir=tmp_path, max_file_bytes=max_file_bytes)
-    )
-
-
-# Content with prefixes of the delimiter (a real one may not occur), CRLFs at the edges.
-TRICKY = b"\r\n--XyA\r\n--Xy\r\n" + bytes(range(256)) * 40 + b"\r\n--Xy"
-
-
-@pytest.mark.parametrize("chunk", [1, 7, 64, 65536])
-def test_multipart_fields_and_file_in_any_chunking(tmp_path, chunk):
-    raw = body(
-        field("purpose", "vision ü".encode()),
-        file_part(TRICKY),
-        field("expires_after", b"3600"),
-        preamble=b"ignored preamble\r\n",
-        epilogue=b"ignored epilogue",
-    )
-    form = read(raw, tmp_path, chunk=chunk)
-    assert form.fields == {"purpose": "vision ü", "expires_after": "3600"}
-    assert form.file.filename == "a.png" and form.file.content_type == "image/png"
-    assert form.file.path.read_bytes() == TRICKY and form.file.size == len(TRICKY)
-    form.discard()
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_multipart_filenames(tmp_path):
-    raw = body(file_part(b"x", "name=\"file\"; filename*=UTF-8''caf%C3%A9.png"))
-    assert read(raw, tmp_path).file.filename == "café.png"
-    raw = body(file_part(b"x", 'name="file"; filename="caf\u00e9 \\"1\\".png"'))
-    assert read(raw, tmp_path).file.filename == 'café "1".png'
-    raw = body(file_part(b"x", 'name="file"'))
-    assert read(raw, tmp_path).file.filename is None
-
-
-@pytest.mark.parametrize(
-    "raw,words",
-    [
-        (body(field("purpose", b"x"))[:-9], ["closing boundary"]),
-        (body(("Content-Type: text/plain", b"x")), ["Content-Disposition"]),
-        (body(file_part(b"1"), file_part(b"2")), ["one file"]),
-        (body(field("purpose", b"x" * 70_000)), ["purpose", "65536"]),
-        (body(*[field(f"f{i}", b"x") for i in range(40)]), ["parts"]),
-        (b"--XyZ junk\r\n", ["delimiter"]),
-    ],
-)
-def test_multipart_refusals(tmp_path, raw, words):
-    with pytest.raises(ApiError) as err:
-        read(raw, tmp_path, chunk=5)
-    assert err.value.status == 400
-    for word in words:
-        assert word in err.value.message
-    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
-
-
-def test_multipart_file_cap_is_a_413_and_leaves_nothing(tmp_path):
-    assert read(body(file_part(b"x" * 1000)), tmp_path, max_file_bytes=1000).file.size == 1000
-    for f in tmp_path.iterdir():
-        f.unlink()
-    with pytest.raises(ApiError) as err:
-        read(body(file_part(b"x" * 1001)), tmp_path, chunk=100, max_file_bytes=1000)
-    assert err.value.status == 413
-    assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.parametrize("ct", [None, "application/json", "multipart/form-data"])
-def test_multipart_needs_a_boundary(tmp_path, ct):
-    with pytest.raises(ApiError, match="boundary"):
-        read(body(field("a", b"b")), tmp_path, ct=ct)
-
 
 # --- the file table ----------------------------------------------------------------------------
 

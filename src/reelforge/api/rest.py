@@ -5,18 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reelforge.api.auth import KeyChecker
-from reelforge.api.multipart import read_form
 from reelforge.api.schemas import EditIn, ExtendIn, GenerateIn
-from reelforge.core.errors import HTTP_CODES, ApiError
+from reelforge.core.errors import HTTP_CODES, ApiError, invalid
 from reelforge.core.spec import EDIT, EXTENSION, GENERATION
 from reelforge.files import MAX_FILE_BYTES, MAX_LIST
 from reelforge.jobs import janitor
@@ -178,26 +180,27 @@ def create_app(service: VideoService, keys: KeyChecker) -> FastAPI:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > MAX_FILE_BYTES + _MULTIPART_OVERHEAD:
             raise ApiError(413, f"file: is larger than the {MAX_FILE_BYTES // 2**20} MiB limit")
-        form = await read_form(
-            request.stream(),
-            request.headers.get("content-type"),
-            file_field="file",
-            tmp_dir=settings.tmp_dir,
-            max_file_bytes=MAX_FILE_BYTES,
-        )
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise invalid("body", "must be multipart/form-data with a 'file' part")
+        # python-multipart spools the file to disk past 1 MiB, so memory stays flat.
+        async with request.form(max_files=1, max_fields=8, max_part_size=64 * 1024) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise invalid("file", "is required: send the file as a multipart part named 'file'")
+            fields = {k: v for k, v in form.items() if isinstance(v, str)}
+            tmp = settings.tmp_dir / f"upload-{uuid.uuid4()}"
+            await asyncio.to_thread(_save_upload, upload, tmp)
         try:
-            if form.file is None:
-                raise ApiError(400, "file: is required", field="file")
             record = await asyncio.to_thread(
                 service.files.add,
                 who,
-                form.file.path,
-                filename=form.file.filename,
-                purpose=form.fields.get("purpose"),
-                expires_after=_expires_after(form.fields),
+                tmp,
+                filename=upload.filename,
+                purpose=fields.get("purpose"),
+                expires_after=_expires_after(fields),
             )
         finally:
-            form.discard()
+            tmp.unlink(missing_ok=True)
         return JSONResponse(record.describe())
 
     @app.get("/v1/files", summary="List your files, newest first")
@@ -257,6 +260,21 @@ _UPLOAD_BODY = {
         }
     },
 }
+
+
+def _save_upload(upload: UploadFile, target: Path) -> None:
+    """Copy a spooled upload to `target`, refusing it (413) as soon as it passes the cap."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    upload.file.seek(0)
+    written = 0
+    with open(target, "wb") as out:
+        while chunk := upload.file.read(1024 * 1024):
+            written += len(chunk)
+            if written > MAX_FILE_BYTES:
+                out.close()
+                target.unlink(missing_ok=True)
+                raise ApiError(413, f"file: is larger than the {MAX_FILE_BYTES // 2**20} MiB limit")
+            out.write(chunk)
 
 
 def _expires_after(fields: dict[str, str]) -> str | None:
