@@ -86,6 +86,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return Settings(
         host=args.host,
         port=args.port,
+        grpc_port=args.grpc_port,
         data_dir=args.data_dir,
         api_keys=keys,
         catalog_file=args.catalog,
@@ -100,7 +101,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
     )
 
 
-def serve(settings: Settings, log_level: str = "info", grpc_port: int = 0) -> None:
+def serve(settings: Settings, log_level: str = "info") -> None:
     import uvicorn
 
     from reelforge.api.auth import KeyChecker
@@ -133,11 +134,11 @@ def serve(settings: Settings, log_level: str = "info", grpc_port: int = 0) -> No
     # uvicorn re-raises the SIGTERM it handled; exit through the `finally` below, not around it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
-        if grpc_port:
+        if settings.grpc_port:
             from reelforge.api.grpc import start_server
 
             try:
-                grpc_server = start_server(service, keys, settings.host, grpc_port)
+                grpc_server = start_server(service, keys, settings.host, settings.grpc_port)
             except RuntimeError as exc:
                 sys.exit(str(exc))
         uvicorn.run(
@@ -163,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
         level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
     if args.command == "serve":
-        serve(settings_from(args), args.log_level, grpc_port=args.grpc_port)
+        serve(settings_from(args), args.log_level)
 
 
 if __name__ == "__main__":

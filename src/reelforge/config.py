@@ -12,6 +12,7 @@ DAY = 24 * 3600
 class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
+    grpc_port: int = 50051  # 0: no gRPC surface
     data_dir: Path = Path(".reelforge")
     api_keys: list[str] = field(default_factory=list)
     catalog_file: Path | None = None
