@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.helpers import Server
 
@@ -30,3 +33,21 @@ def make_server(tmp_path):
     yield make
     for srv in started:
         srv.stop()
+
+
+PG_URL = os.environ.get(
+    "REELFORGE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+@pytest.fixture(scope="module")
+def pg_database():
+    """A fresh database on the PostgreSQL server on loopback, dropped after the module."""
+    name = f"reelforge_test_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()

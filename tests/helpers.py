@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import http.server
 import io
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -221,3 +224,32 @@ def mp4_bytes(seconds: float, width: int = 320, height: int = 180, fps: int = 24
         for packet in stream.encode():
             out.mux(packet)
     return buf.getvalue()
+
+
+@contextlib.contextmanager
+def serve_files(files: dict[str, tuple[bytes, str]]):
+    """A real HTTP server on 127.0.0.1 serving {path: (body, content type)}; others get 404.
+    Yields its base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path not in files:
+                self.send_error(404)
+                return
+            body, mime = files[self.path]
+            self.send_response(200)
+            self.send_header("Content-Type", mime)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

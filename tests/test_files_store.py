@@ -3,13 +3,11 @@ with a moved clock)."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-import sqlalchemy as sa
 
 from reelforge import files as files_module
 from reelforge.core.errors import ApiError
@@ -18,23 +16,7 @@ from reelforge.jobs import janitor
 from reelforge.jobs.store import JobStore
 from reelforge.storage.local import LocalStorage
 
-PG_URL = os.environ.get(
-    "REELFORGE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-
 # --- the file table ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pg_database():
-    name = f"reelforge_files_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

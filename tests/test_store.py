@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-import uuid
 
 import pytest
 import sqlalchemy as sa
 
 from reelforge.jobs.store import DONE, EXPIRED, FAILED, QUEUED, RUNNING, JobStore
-
-PG_URL = os.environ.get(
-    "REELFORGE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-
-
-@pytest.fixture(scope="module")
-def pg_database():
-    """A fresh database on the local PostgreSQL for this module, dropped afterwards."""
-    name = f"reelforge_test_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -6,14 +6,11 @@ The corpus comes from tests/test_decode.py's makers; a local http.server serves 
 
 from __future__ import annotations
 
-import http.server
-import threading
-
 import pytest
 
 from reelforge.core.sizes import capped_size
 from tests.e2e.test_api import assert_error
-from tests.helpers import create, data_url, decode_mp4, download, wait_done
+from tests.helpers import create, data_url, decode_mp4, download, serve_files, wait_done
 from tests.test_decode import (
     assert_upright,
     bad_corpus,
@@ -36,29 +33,11 @@ def corpus() -> dict[str, bytes]:
 @pytest.fixture
 def http_corpus(corpus):
     """A real HTTP server on 127.0.0.1 serving every corpus file at /<name>."""
-    files = {f"/{name}": data for group in corpus.values() for name, data in group.items()}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            if self.path not in files:
-                self.send_error(404)
-                return
-            body = files[self.path]
-            self.send_response(200)
-            self.send_header("Content-Type", "video/mp4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    files = {
+        f"/{name}": (data, "video/mp4") for group in corpus.values() for name, data in group.items()
+    }
+    with serve_files(files) as url:
+        yield url
 
 
 def edit_body(url: str) -> dict:

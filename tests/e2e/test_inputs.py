@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
-
 import pytest
 
 from tests.e2e.test_api import assert_error
-from tests.helpers import create, mp4_bytes, png_bytes, synthetic_image, wait_done
+from tests.helpers import create, mp4_bytes, png_bytes, serve_files, synthetic_image, wait_done
 
 
 @pytest.fixture
@@ -19,28 +16,8 @@ def http_files():
         "/junk.mp4": (b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64, "video/mp4"),
         "/long.mp4": (mp4_bytes(9.0, 64, 64), "video/mp4"),
     }
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            if self.path in files:
-                body, mime = files[self.path]
-                self.send_response(200)
-                self.send_header("Content-Type", mime)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            else:
-                self.send_error(404)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_files(files) as url:
+        yield url
 
 
 @pytest.mark.parametrize(

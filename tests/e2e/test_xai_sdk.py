@@ -6,9 +6,7 @@ The SDK polls once right after starting a job and then every second, so clips ar
 from __future__ import annotations
 
 import datetime
-import http.server
 import re
-import threading
 import time
 from pathlib import Path
 
@@ -30,6 +28,7 @@ from tests.helpers import (
     mp4_bytes,
     png_bytes,
     psnr,
+    serve_files,
     synthetic_image,
 )
 
@@ -173,19 +172,8 @@ def test_first_last_and_keyframes_on_15(make_server):
 @pytest.fixture
 def missing_files():
     """A real HTTP server on 127.0.0.1 that answers 404 to everything."""
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_error(404)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with serve_files({}) as url:
+        yield url
 
 
 def test_failed_and_expired_jobs_raise(make_server, missing_files):

@@ -177,62 +177,50 @@ class JobStore:
             jobs.c.id == claim.job.id, jobs.c.claim_token == claim.token, jobs.c.status == RUNNING
         )
 
+    def _update_owned(self, claim: Claim, **values: Any) -> bool:
+        """Write `values` only while `claim` still owns the job; False if it does not."""
+        with self.engine.begin() as conn:
+            updated = conn.execute(jobs.update().where(self._owned(claim)).values(**values))
+            return updated.rowcount == 1
+
     def heartbeat(self, claim: Claim, progress: int | None = None) -> bool:
         """Renew the lease (and record progress); False if the job is no longer ours."""
         values: dict[str, Any] = {"lease_expires_at": time.time() + self.lease_ttl}
         if progress is not None:
             values["progress"] = max(0, min(99, progress))
-        with self.engine.begin() as conn:
-            return (
-                conn.execute(jobs.update().where(self._owned(claim)).values(**values)).rowcount == 1
-            )
+        return self._update_owned(claim, **values)
 
     def complete(self, claim: Claim, result: dict[str, Any]) -> bool:
         """Mark done; False (and nothing written) if another worker owns the job now."""
-        with self.engine.begin() as conn:
-            updated = conn.execute(
-                jobs.update()
-                .where(self._owned(claim))
-                .values(
-                    status=DONE,
-                    progress=100,
-                    result=result,
-                    finished_at=time.time(),
-                    lease_expires_at=None,
-                )
-            )
-            return updated.rowcount == 1
+        return self._update_owned(
+            claim,
+            status=DONE,
+            progress=100,
+            result=result,
+            finished_at=time.time(),
+            lease_expires_at=None,
+        )
 
     def release(self, claim: Claim) -> bool:
         """Give a job back to the queue untouched (a worker shutting down), not counting the try."""
-        with self.engine.begin() as conn:
-            updated = conn.execute(
-                jobs.update()
-                .where(self._owned(claim))
-                .values(
-                    status=QUEUED,
-                    claim_token=None,
-                    lease_expires_at=None,
-                    progress=0,
-                    attempts=jobs.c.attempts - 1,
-                )
-            )
-            return updated.rowcount == 1
+        return self._update_owned(
+            claim,
+            status=QUEUED,
+            claim_token=None,
+            lease_expires_at=None,
+            progress=0,
+            attempts=jobs.c.attempts - 1,
+        )
 
     def fail(self, claim: Claim, code: str, message: str) -> bool:
-        with self.engine.begin() as conn:
-            updated = conn.execute(
-                jobs.update()
-                .where(self._owned(claim))
-                .values(
-                    status=FAILED,
-                    error_code=code,
-                    error_message=message,
-                    finished_at=time.time(),
-                    lease_expires_at=None,
-                )
-            )
-            return updated.rowcount == 1
+        return self._update_owned(
+            claim,
+            status=FAILED,
+            error_code=code,
+            error_message=message,
+            finished_at=time.time(),
+            lease_expires_at=None,
+        )
 
     # --- janitor side ---------------------------------------------------------------------
 
