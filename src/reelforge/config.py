@@ -26,10 +26,21 @@ class Settings:
     lease_ttl: float = 30.0  # how long a silent worker keeps a job before another may take it
     max_attempts: int = 3
     max_body_bytes: int = 100 * 1024 * 1024
+    idempotency_ttl: float = DAY  # how long an Idempotency-Key answers with the same job
+    webhook_url: str | None = None  # server-wide default for jobs that name none
+    webhook_secret: str | None = None  # default: one generated once in the data dir
+    webhook_attempts: int = 5  # deliveries per event before giving up
+    webhook_backoff: float = 1.0  # seconds before the first retry; doubled each time
+    webhook_timeout: float = 10.0  # one delivery attempt, connect to response
+    webhook_concurrency: int = 8  # deliveries in flight at once per API process
 
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'reelforge.db').resolve()}"
+
+    @property
+    def webhook_secret_file(self) -> Path:
+        return self.data_dir / "webhook-secret"
 
     @property
     def files_dir(self) -> Path:

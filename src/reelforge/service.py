@@ -6,6 +6,7 @@ Surfaces (REST now, gRPC later) only translate wire shapes; every rule lives her
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,7 +17,16 @@ from reelforge.core.catalog import Catalog
 from reelforge.core.errors import ApiError, invalid
 from reelforge.core.spec import InputRef, JobSpec, VideoRequest, build_spec, check_input_video
 from reelforge.files import FileStore
-from reelforge.jobs.store import DONE, EXPIRED, FAILED, JobStore
+from reelforge.jobs.store import (
+    DONE,
+    EXPIRED,
+    FAILED,
+    PENDING,
+    DuplicateKey,
+    Job,
+    JobStore,
+    Webhook,
+)
 from reelforge.media.fetch import (
     FetchPolicy,
     InputError,
@@ -25,7 +35,11 @@ from reelforge.media.fetch import (
     probe_video,
     sniff_image,
 )
-from reelforge.storage.local import LocalStorage
+from reelforge.storage.local import LocalStorage, load_secret
+
+MAX_LIST_LIMIT = 100
+MAX_IDEMPOTENCY_KEY = 255
+MAX_WEBHOOK_URL = 2048
 
 
 @dataclass(frozen=True)
@@ -41,6 +55,15 @@ class JobView:
     cost_in_usd_ticks: int | None = None
     error_code: str | None = None
     error_message: str | None = None
+    queue_position: int | None = None  # queued jobs only: 1 = the next one a worker takes
+    request_id: str = ""
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Page:
+    views: list[JobView]
+    has_more: bool
 
 
 class VideoService:
@@ -53,19 +76,95 @@ class VideoService:
         self.catalog = catalog
         self.fetch_policy = FetchPolicy(allow_private=settings.allow_private_urls)
         self.files = FileStore(store.engine, storage)
+        self.webhook_secret = (
+            settings.webhook_secret.encode()
+            if settings.webhook_secret
+            else load_secret(settings.webhook_secret_file, lambda: secrets.token_hex(32).encode())
+        )
 
     # --- create ---------------------------------------------------------------------------
 
-    def create(self, owner: str, kind: str, request: VideoRequest) -> str:
+    def create(
+        self,
+        owner: str,
+        kind: str,
+        request: VideoRequest,
+        *,
+        webhook_url: str | None = None,
+        base_url: str | None = None,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
+    ) -> str:
+        """Queue a job and return its id.
+
+        `webhook_url` (else the server's default) is told when the job finishes; `base_url` is
+        where the video URL in that message points. With `idempotency_key`, a repeat of the same
+        request (same `fingerprint`) within the key's lifetime returns the first job's id, and
+        a different request under that key is a 409.
+        """
+        if idempotency_key is not None:
+            self._check_key(idempotency_key)
+            if (earlier := self._replay(owner, idempotency_key, fingerprint)) is not None:
+                return earlier
         spec = build_spec(kind, request, self.catalog)
+        webhook = self._webhook(webhook_url, base_url)
         job_id = str(uuid.uuid4())
         try:
             spec = self._accept_inputs(owner, job_id, spec)
+            key = None
+            if idempotency_key is not None:
+                key = (idempotency_key, fingerprint, self.settings.idempotency_ttl)
+            self.store.add(job_id, owner, spec.to_dict(), webhook=webhook, idempotency=key)
+        except DuplicateKey:  # an identical request got there first: answer as it was answered
+            self.storage.delete_prefix(f"inputs/{job_id}")
+            assert idempotency_key is not None
+            earlier = self._replay(owner, idempotency_key, fingerprint)
+            if earlier is None:  # taken and gone again in between; vanishingly rare
+                raise ApiError(
+                    409, "Idempotency-Key: a concurrent request is using this key"
+                ) from None
+            return earlier
         except BaseException:
             self.storage.delete_prefix(f"inputs/{job_id}")
             raise
-        self.store.add(job_id, owner, spec.to_dict())
         return job_id
+
+    def _check_key(self, key: str) -> None:
+        if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
+            raise invalid(
+                "Idempotency-Key",
+                f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters",
+            )
+
+    def _replay(self, owner: str, key: str, fingerprint: str) -> str | None:
+        record = self.store.idempotency_record(owner, key, self.settings.idempotency_ttl)
+        if record is None:
+            return None
+        if record.fingerprint != fingerprint:
+            raise ApiError(
+                409,
+                f"Idempotency-Key '{key}' was already used with a different request; "
+                "use a new key for a new request",
+            )
+        return record.job_id
+
+    def _webhook(self, url: str | None, base_url: str | None) -> Webhook | None:
+        """The job's webhook: the request's (checked like an input URL) or the server's."""
+        base = self.settings.public_url or base_url or ""
+        if url is None:
+            if not self.settings.webhook_url:
+                return None
+            return Webhook(self.settings.webhook_url, base, trusted=True)
+        field = "webhook_url"
+        if len(url) > MAX_WEBHOOK_URL:
+            raise invalid(field, f"is longer than {MAX_WEBHOOK_URL} characters")
+        if not url.lower().startswith(("http://", "https://")):
+            raise invalid(field, "must be an http or https URL")
+        try:
+            check_url(url, field, self.fetch_policy)
+        except InputError as exc:
+            raise invalid(exc.field, exc.message) from None
+        return Webhook(url, base)
 
     def _accept_inputs(self, owner: str, job_id: str, spec: JobSpec) -> JobSpec:
         """Check every input now; keep data URLs and files as stored blobs of the job's own."""
@@ -141,25 +240,41 @@ class VideoService:
 
     # --- read -----------------------------------------------------------------------------
 
-    def view(self, owner: str, job_id: str, base_url: str) -> JobView:
+    def _job(self, owner: str, job_id: str) -> Job:
         job = self.store.get(job_id, owner)
         if job is None:
             raise ApiError(404, f"no video request with id '{job_id}'")
-        status = job.status
-        if status in (DONE, FAILED) and job.finished_at + self.settings.retention < time.time():
-            status = EXPIRED  # the janitor has not swept it yet; it reads expired all the same
+        return job
+
+    def view(self, owner: str, job_id: str, base_url: str) -> JobView:
+        job = self._job(owner, job_id)
+        view = self._view_of(job, base_url)
+        if view.status == PENDING and (position := self.store.queue_position(job)) is not None:
+            view = dataclasses.replace(view, queue_position=position)
+        return view
+
+    def _status_of(self, job: Job) -> str:
+        """The wire status: a finished job past its retention reads expired even before the
+        janitor has swept it."""
+        if job.status in (DONE, FAILED) and job.finished_at + self.settings.retention < time.time():
+            return EXPIRED
+        return job.status if job.status in (DONE, FAILED, EXPIRED) else PENDING
+
+    def _view_of(self, job: Job, base_url: str, status: str | None = None) -> JobView:
+        status = status or self._status_of(job)
+        common = {"model": job.model, "request_id": job.id, "created_at": job.created_at}
         if status == EXPIRED:
-            return JobView(status="expired", progress=job.progress, model=job.model)
+            return JobView(status="expired", progress=job.progress, **common)
         if status == FAILED:
             return JobView(
                 status="failed",
                 progress=0,
-                model=job.model,
                 error_code=job.error_code,
                 error_message=job.error_message,
+                **common,
             )
         if status != DONE:
-            return JobView(status="pending", progress=job.progress, model=job.model)
+            return JobView(status="pending", progress=job.progress, **common)
         result = job.result or {}
         expires = int(job.finished_at + self.settings.url_ttl)
         url = self.storage.signed_url(
@@ -168,8 +283,58 @@ class VideoService:
         return JobView(
             status="done",
             progress=100,
-            model=job.model,
             video_url=url,
             duration=result["duration"],
             cost_in_usd_ticks=result["cost_in_usd_ticks"],
+            **common,
         )
+
+    def list(
+        self,
+        owner: str,
+        base_url: str,
+        *,
+        limit: int = 20,
+        after: str | None = None,
+        status: str | None = None,
+    ) -> Page:
+        """The owner's jobs, newest first; `after` is the last request_id of the previous page."""
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise invalid("limit", f"must be between 1 and {MAX_LIST_LIMIT}, got {limit}")
+        if status is not None and status not in (PENDING, DONE, FAILED, EXPIRED):
+            raise invalid(
+                "status", f"must be one of pending, done, failed, expired, got {status!r}"
+            )
+        cursor = None
+        if after is not None:
+            cursor = self.store.get(after, owner)
+            if cursor is None:
+                raise invalid("after", f"no video request with id '{after}'")
+        jobs = self.store.list(
+            owner,
+            limit=limit + 1,
+            after=cursor,
+            status=status,
+            expired_before=time.time() - self.settings.retention,
+        )
+        return Page([self._view_of(j, base_url) for j in jobs[:limit]], len(jobs) > limit)
+
+    # --- cancel ---------------------------------------------------------------------------
+
+    def cancel(self, owner: str, job_id: str, base_url: str) -> JobView:
+        """Stop a pending job: it reads failed with code `cancelled`. 409 once it finished."""
+        if not self.store.cancel(job_id, owner, "the request was cancelled by the client"):
+            job = self._job(owner, job_id)
+            raise ApiError(
+                409,
+                f"video request '{job_id}' has already finished "
+                f"(status: {self._status_of(job)}); only pending requests can be cancelled",
+            )
+        return self.view(owner, job_id, base_url)
+
+    # --- webhooks -------------------------------------------------------------------------
+
+    def webhook_view(self, job_id: str, event: str, base_url: str) -> JobView | None:
+        """The job as it read when `event` happened (done stays done if it expired since)."""
+        job = self.store.get(job_id)
+        return None if job is None else self._view_of(job, base_url, status=event)

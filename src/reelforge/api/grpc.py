@@ -197,7 +197,9 @@ class VideoServicer(video_pb2_grpc.VideoServicer):
         return self._call(
             context,
             lambda owner: deferred_pb2.StartDeferredResponse(
-                request_id=self.service.create(owner, GENERATION, generate_request(request))
+                request_id=self.service.create(
+                    owner, GENERATION, generate_request(request), base_url=self.base_url
+                )
             ),
         )
 
@@ -205,7 +207,9 @@ class VideoServicer(video_pb2_grpc.VideoServicer):
         return self._call(
             context,
             lambda owner: deferred_pb2.StartDeferredResponse(
-                request_id=self.service.create(owner, EXTENSION, extend_request(request))
+                request_id=self.service.create(
+                    owner, EXTENSION, extend_request(request), base_url=self.base_url
+                )
             ),
         )
 

@@ -4,28 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
+import math
+import signal
+import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from types import FrameType
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reelforge.api.auth import KeyChecker
 from reelforge.api.schemas import EditIn, ExtendIn, GenerateIn
+from reelforge.api.watch import JobWatcher, State
 from reelforge.core.errors import HTTP_CODES, ApiError, invalid
 from reelforge.core.spec import EDIT, EXTENSION, GENERATION
 from reelforge.files import MAX_FILE_BYTES, MAX_LIST
 from reelforge.jobs import janitor
+from reelforge.jobs.webhooks import Delivery, DeliveryQueue, WebhookDispatcher
 from reelforge.service import JobView, VideoService
 from reelforge.storage.local import StorageError
 
 log = logging.getLogger("reelforge.api")
+
+MAX_WAIT_S = 60  # longest long poll (`?wait=`)
+KEEPALIVE_S = 15  # an event stream sends a comment this often while nothing changes
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -65,7 +77,10 @@ class BodyLimit:
 def status_body(view: JobView) -> tuple[int, dict]:
     """The contract's poll response: 202 while pending, 200 once done, failed or expired."""
     if view.status == "pending":
-        return 202, {"status": "pending", "progress": view.progress}
+        body: dict = {"status": "pending", "progress": view.progress}
+        if view.queue_position is not None:  # Reelforge's own: queued, not yet rendering
+            body["queue_position"] = view.queue_position
+        return 202, body
     if view.status == "failed":
         return 200, {
             "status": "failed",
@@ -87,16 +102,105 @@ def status_body(view: JobView) -> tuple[int, dict]:
     }
 
 
+def list_item(view: JobView) -> dict:
+    """One job in `GET /v1/videos`: its id, status and time, plus what its poll body carries."""
+    _, body = status_body(view)
+    item = {
+        "request_id": view.request_id,
+        "status": view.status,
+        "model": view.model,
+        "created_at": int(view.created_at),
+        "progress": view.progress,
+    }
+    item.update((k, body[k]) for k in ("video", "usage", "error") if k in body)
+    return item
+
+
+def _finished(state: State) -> bool:
+    return state is None or state[0] != "pending"
+
+
+def _sse(event: str, data: dict) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+def _fingerprint(kind: str, body: BaseModel) -> str:
+    """What makes two create requests "the same" for an Idempotency-Key: endpoint and fields."""
+    fields = body.model_dump(mode="json", exclude_unset=True)
+    canonical = json.dumps({"endpoint": kind, "body": fields}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _wait_seconds(raw: str) -> float:
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= MAX_WAIT_S:  # (NaN fails too)
+        raise invalid("wait", f"must be seconds, more than 0 and at most {MAX_WAIT_S}; got {raw!r}")
+    return seconds
+
+
+def _limit(raw: str) -> int:
+    if not raw.strip().isdigit():
+        raise invalid("limit", f"must be a whole number; got {raw!r}")
+    return int(raw)
+
+
+def _on_stop_signal(callback: Callable[[], None]) -> None:
+    """Call `callback` on the event loop when SIGTERM or SIGINT arrives, then let the handler
+    already installed (uvicorn's graceful shutdown) go on. Uvicorn waits for open responses
+    before anything else stops, so long polls and event streams must hear of it this way."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):  # not under uvicorn's handlers: nothing to chain onto
+            continue
+
+        def handler(signum: int, frame: FrameType | None, previous=previous) -> None:
+            loop.call_soon_threadsafe(callback)
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
+
+
+def webhook_dispatcher(service: VideoService) -> WebhookDispatcher:
+    settings = service.settings
+
+    def body_for(delivery: Delivery) -> dict | None:
+        view = service.webhook_view(delivery.job_id, delivery.event, delivery.base_url)
+        return None if view is None else {"request_id": delivery.job_id, **status_body(view)[1]}
+
+    return WebhookDispatcher(
+        DeliveryQueue(service.store.engine),
+        body_for,
+        service.webhook_secret,
+        allow_private=settings.allow_private_urls,
+        attempts=settings.webhook_attempts,
+        backoff=settings.webhook_backoff,
+        timeout=settings.webhook_timeout,
+        concurrency=settings.webhook_concurrency,
+    )
+
+
 def create_app(service: VideoService, keys: KeyChecker) -> FastAPI:
     settings = service.settings
+    watcher = JobWatcher(service.store)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(_janitor_loop(service))
+        _on_stop_signal(watcher.close)
+        tasks = [
+            asyncio.create_task(_janitor_loop(service)),
+            asyncio.create_task(webhook_dispatcher(service).run()),
+        ]
         try:
             yield
         finally:
-            task.cancel()
+            for task in tasks:
+                task.cancel()
 
     app = FastAPI(
         title="Reelforge",
@@ -129,8 +233,17 @@ def create_app(service: VideoService, keys: KeyChecker) -> FastAPI:
     async def health() -> dict:
         return {"status": "ok"}
 
-    def create(kind: str, request: Request, body) -> JSONResponse:
-        job_id = service.create(owner(request), kind, body.to_request())
+    def create(kind: str, request: Request, body: GenerateIn | EditIn) -> JSONResponse:
+        key = request.headers.get("idempotency-key")
+        job_id = service.create(
+            owner(request),
+            kind,
+            body.to_request(),
+            webhook_url=body.webhook_url,
+            base_url=str(request.base_url),
+            idempotency_key=key,
+            fingerprint=_fingerprint(kind, body) if key is not None else "",
+        )
         return JSONResponse({"request_id": job_id})
 
     @app.post("/v1/videos/generations", summary="Text-, image- or reference-to-video")
@@ -145,13 +258,84 @@ def create_app(service: VideoService, keys: KeyChecker) -> FastAPI:
     def extend(request: Request, body: ExtendIn) -> JSONResponse:
         return create(EXTENSION, request, body)
 
+    @app.get("/v1/videos", summary="List your video requests, newest first (Reelforge's own)")
+    def list_videos(
+        request: Request, limit: str = "20", after: str | None = None, status: str | None = None
+    ) -> dict:
+        page = service.list(
+            owner(request), str(request.base_url), limit=_limit(limit), after=after, status=status
+        )
+        return {
+            "object": "list",
+            "data": [list_item(v) for v in page.views],
+            "has_more": page.has_more,
+        }
+
     # Polling is the hot path: one primary-key read, done on the event loop. Handing it to the
     # thread pool instead cost a quarter of the throughput (bench/bench_poll_throughput.py).
-    @app.get("/v1/videos/{request_id}", summary="Poll a video request")
-    async def get_video(request_id: str, request: Request) -> JSONResponse:
-        view = service.view(owner(request), request_id, str(request.base_url))
+    # `?wait=SECONDS` (Reelforge's own) holds the answer until the job leaves pending, or the
+    # time is up; the wait costs a future on the shared watcher, not a thread.
+    @app.get("/v1/videos/{request_id}", summary="Poll a video request (?wait= to long-poll)")
+    async def get_video(request_id: str, request: Request, wait: str | None = None) -> JSONResponse:
+        who, base_url = owner(request), str(request.base_url)
+        seconds = _wait_seconds(wait) if wait is not None else 0.0
+        view = service.view(who, request_id, base_url)
+        if seconds and view.status == "pending":
+            await watcher.wait(request_id, _finished, seconds)
+            view = service.view(who, request_id, base_url)
         status, body = status_body(view)
         return JSONResponse(body, status_code=status)
+
+    @app.get(
+        "/v1/videos/{request_id}/events",
+        summary="Server-sent events: progress, then done, failed or expired (Reelforge's own)",
+    )
+    async def video_events(request_id: str, request: Request) -> StreamingResponse:
+        who, base_url = owner(request), str(request.base_url)
+        first = service.view(who, request_id, base_url)  # a 404 comes before the stream starts
+
+        async def events() -> AsyncIterator[str]:
+            view, sent = first, None
+            while view.status == "pending":
+                if view.progress != sent:
+                    sent = view.progress
+                    yield _sse("progress", {"progress": view.progress})
+                changed = await watcher.wait(
+                    request_id,
+                    lambda s, seen=view.progress: _finished(s) or s[1] != seen,
+                    KEEPALIVE_S,
+                )
+                if watcher.closed:
+                    return  # the server is stopping: end here; the client reconnects
+                if changed:
+                    view = service.view(who, request_id, base_url)
+                else:
+                    yield ": keep-alive\n\n"
+            yield _sse(view.status, status_body(view)[1])
+
+        return StreamingResponse(
+            events(),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    def cancel(request_id: str, request: Request) -> JSONResponse:
+        view = service.cancel(owner(request), request_id, str(request.base_url))
+        return JSONResponse(status_body(view)[1])
+
+    app.add_api_route(
+        "/v1/videos/{request_id}",
+        cancel,
+        methods=["DELETE"],
+        summary="Cancel a pending video request (Reelforge's own)",
+    )
+    app.add_api_route(
+        "/v1/videos/{request_id}/cancel",
+        cancel,
+        methods=["POST"],
+        summary="Cancel a pending video request (Reelforge's own)",
+        operation_id="cancel_video_post",
+    )
 
     @app.get("/v1/video-generation-models", summary="List video models")
     def list_models(request: Request) -> dict:
@@ -288,11 +472,16 @@ def _expires_after(fields: dict[str, str]) -> str | None:
 
 
 async def _janitor_loop(service: VideoService) -> None:
-    interval = janitor.interval_for(service.settings.retention)
+    settings = service.settings
+    interval = janitor.interval_for(settings.retention)
     while True:
         try:
             await asyncio.to_thread(
-                janitor.sweep, service.store, service.storage, service.settings.retention
+                janitor.sweep,
+                service.store,
+                service.storage,
+                settings.retention,
+                idempotency_ttl=settings.idempotency_ttl,
             )
         except Exception:  # keep sweeping; a transient DB error must not end housekeeping
             log.exception("janitor sweep failed")

@@ -64,6 +64,7 @@ class _Common(_Wire):
     prompt: str = ""
     seed: StrictInt | None = None
     user: str | None = None
+    webhook_url: str | None = None  # Reelforge's own: told when the job finishes (not in xAI's)
 
 
 class GenerateIn(_Common):

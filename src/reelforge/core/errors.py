@@ -13,6 +13,8 @@ PERMISSION_DENIED = "permission_denied"
 FAILED_PRECONDITION = "failed_precondition"
 SERVICE_UNAVAILABLE = "service_unavailable"
 INTERNAL_ERROR = "internal_error"
+# Reelforge's own: the client cancelled the job (DELETE /v1/videos/{id}).
+CANCELLED = "cancelled"
 
 # Synchronous error codes, by HTTP status.
 HTTP_CODES = {

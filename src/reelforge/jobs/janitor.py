@@ -6,15 +6,19 @@ from __future__ import annotations
 import logging
 import time
 
+from reelforge.config import DAY
 from reelforge.core.errors import INTERNAL_ERROR
 from reelforge.files import FileStore
 from reelforge.jobs.store import JobStore
+from reelforge.jobs.webhooks import DeliveryQueue
 from reelforge.storage.local import LocalStorage
 
 log = logging.getLogger("reelforge.janitor")
 
 
-def sweep(store: JobStore, storage: LocalStorage, retention: float) -> None:
+def sweep(
+    store: JobStore, storage: LocalStorage, retention: float, *, idempotency_ttl: float = DAY
+) -> None:
     """One pass; safe to run from several processes at once."""
     failed = store.fail_exhausted(
         INTERNAL_ERROR, f"the job's worker stopped {store.max_attempts} times while rendering it"
@@ -26,6 +30,9 @@ def sweep(store: JobStore, storage: LocalStorage, retention: float) -> None:
             storage.delete(job.result["video_key"])
         storage.delete_prefix(f"inputs/{job.id}")
     FileStore(store.engine, storage).remove_expired()
+    now = time.time()
+    store.purge_idempotency_keys(older_than=now - idempotency_ttl)
+    DeliveryQueue(store.engine).purge(older_than=now - max(retention, DAY))
 
 
 def interval_for(retention: float) -> float:

@@ -17,10 +17,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from reelforge import files
+from reelforge.core.errors import CANCELLED
+from reelforge.jobs import webhooks
 
 # Row states. Wire status: queued/running -> "pending"; the rest map one to one.
 QUEUED, RUNNING, DONE, FAILED, EXPIRED = "queued", "running", "done", "failed", "expired"
 FINISHED = (DONE, FAILED)
+PENDING = "pending"  # wire status of queued and running jobs
 
 metadata = sa.MetaData()
 
@@ -46,6 +49,39 @@ jobs = sa.Table(
     sa.Index("ix_reelforge_jobs_queue", "status", "created_at"),
     sa.Index("ix_reelforge_jobs_owner", "owner", "created_at"),
 )
+
+# Idempotency-Key -> the job it created, per owner; the primary key makes a race a clean conflict.
+idempotency_keys = sa.Table(
+    "reelforge_idempotency_keys",
+    metadata,
+    sa.Column("owner", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("job_id", sa.String(36), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index("ix_reelforge_idempotency_keys_age", "created_at"),
+)
+
+
+def wire_status(status: str) -> str:
+    return PENDING if status in (QUEUED, RUNNING) else status
+
+
+class DuplicateKey(Exception):
+    """Another request took this Idempotency-Key first."""
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    job_id: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Webhook:
+    url: str
+    base_url: str  # where the body's video URL points
+    trusted: bool = False  # the operator's own URL: private addresses allowed
 
 
 @dataclass(frozen=True)
@@ -103,27 +139,83 @@ class JobStore:
     def create_schema(self) -> None:
         metadata.create_all(self.engine)
         files.create_schema(self.engine)  # the Files API's table lives beside the jobs
+        webhooks.create_schema(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()
 
     # --- API side -------------------------------------------------------------------------
 
-    def add(self, job_id: str, owner: str, spec: dict[str, Any]) -> None:
+    def add(
+        self,
+        job_id: str,
+        owner: str,
+        spec: dict[str, Any],
+        *,
+        webhook: Webhook | None = None,
+        idempotency: tuple[str, str, float] | None = None,
+    ) -> None:
+        """Queue a job; with its webhook and its (key, fingerprint, ttl) in the same transaction.
+
+        DuplicateKey (and nothing written) when a live record holds the key already.
+        """
         with self.engine.begin() as conn:
-            conn.execute(
-                jobs.insert().values(
-                    id=job_id,
-                    owner=owner,
-                    model=spec["model"],
-                    mode=spec["mode"],
-                    status=QUEUED,
-                    spec=spec,
-                    progress=0,
-                    attempts=0,
-                    created_at=time.time(),
-                )
+            if idempotency is not None:
+                try:
+                    self._take_key(conn, owner, job_id, *idempotency)
+                except sa.exc.IntegrityError:
+                    raise DuplicateKey() from None  # (the transaction is rolled back)
+            self._insert(conn, job_id, owner, spec)
+            if webhook is not None:
+                webhooks.subscribe(conn, job_id, webhook.url, webhook.base_url, webhook.trusted)
+
+    def _take_key(
+        self, conn: sa.Connection, owner: str, job_id: str, key: str, fingerprint: str, ttl: float
+    ) -> None:
+        now = time.time()
+        k = idempotency_keys.c
+        # A key past its lifetime is free again: drop the stale record before claiming it.
+        conn.execute(
+            idempotency_keys.delete().where(
+                k.owner == owner, k.key == key, k.created_at < now - ttl
             )
+        )
+        conn.execute(
+            idempotency_keys.insert().values(
+                owner=owner, key=key, fingerprint=fingerprint, job_id=job_id, created_at=now
+            )
+        )
+
+    def idempotency_record(self, owner: str, key: str, ttl: float) -> IdempotencyRecord | None:
+        """The job a live Idempotency-Key of `owner`'s created, with its request fingerprint."""
+        k = idempotency_keys.c
+        query = sa.select(k.job_id, k.fingerprint).where(
+            k.owner == owner, k.key == key, k.created_at >= time.time() - ttl
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return IdempotencyRecord(row.job_id, row.fingerprint) if row else None
+
+    def purge_idempotency_keys(self, older_than: float) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(
+                idempotency_keys.delete().where(idempotency_keys.c.created_at < older_than)
+            ).rowcount
+
+    def _insert(self, conn: sa.Connection, job_id: str, owner: str, spec: dict[str, Any]) -> None:
+        conn.execute(
+            jobs.insert().values(
+                id=job_id,
+                owner=owner,
+                model=spec["model"],
+                mode=spec["mode"],
+                status=QUEUED,
+                spec=spec,
+                progress=0,
+                attempts=0,
+                created_at=time.time(),
+            )
+        )
 
     def get(self, job_id: str, owner: str | None = None) -> Job | None:
         query = sa.select(jobs).where(jobs.c.id == job_id)
@@ -132,6 +224,90 @@ class JobStore:
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return _job(row) if row else None
+
+    def states(self, job_ids: list[str]) -> dict[str, tuple[str, int]]:
+        """(wire status, progress) of each of `job_ids` that exists: what watchers compare."""
+        out: dict[str, tuple[str, int]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(job_ids), 500):
+                rows = conn.execute(
+                    sa.select(jobs.c.id, jobs.c.status, jobs.c.progress).where(
+                        jobs.c.id.in_(job_ids[start : start + 500])
+                    )
+                )
+                out.update((i, (wire_status(status), progress)) for i, status, progress in rows)
+        return out
+
+    def queue_position(self, job: Job) -> int | None:
+        """1 for the next job a worker takes, 2 after it, ...; None unless `job` is queued."""
+        if job.status != QUEUED:
+            return None
+        ahead = sa.or_(
+            jobs.c.created_at < job.created_at,
+            sa.and_(jobs.c.created_at == job.created_at, jobs.c.id < job.id),
+        )
+        query = sa.select(sa.func.count()).where(jobs.c.status == QUEUED, ahead)
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one() + 1
+
+    def list(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        after: Job | None = None,
+        status: str | None = None,
+        expired_before: float = 0.0,
+    ) -> list[Job]:
+        """`owner`'s jobs, newest first, `limit` of them after the job `after` (a cursor that
+        stays put when jobs are added). `status` is a wire status; jobs finished before
+        `expired_before` count as expired, as polling shows them."""
+        c = jobs.c
+        query = sa.select(jobs).where(c.owner == owner)
+        if after is not None:
+            query = query.where(
+                sa.or_(
+                    c.created_at < after.created_at,
+                    sa.and_(c.created_at == after.created_at, c.id < after.id),
+                )
+            )
+        lapsed = sa.and_(c.status.in_(FINISHED), c.finished_at < expired_before)
+        if status == PENDING:
+            query = query.where(c.status.in_((QUEUED, RUNNING)))
+        elif status in FINISHED:
+            query = query.where(c.status == status, c.finished_at >= expired_before)
+        elif status == EXPIRED:
+            query = query.where(sa.or_(c.status == EXPIRED, lapsed))
+        query = query.order_by(c.created_at.desc(), c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [_job(r) for r in conn.execute(query)]
+
+    def cancel(self, job_id: str, owner: str, message: str) -> bool:
+        """Fail a queued or running job with `cancelled`; False when it was not pending.
+
+        A running job's worker sees it at its next heartbeat (its owned writes stop matching)
+        and drops the render.
+        """
+        with self.engine.begin() as conn:
+            cancelled = conn.execute(
+                jobs.update()
+                .where(
+                    jobs.c.id == job_id,
+                    jobs.c.owner == owner,
+                    jobs.c.status.in_((QUEUED, RUNNING)),
+                )
+                .values(
+                    status=FAILED,
+                    error_code=CANCELLED,
+                    error_message=message,
+                    finished_at=time.time(),
+                    claim_token=None,
+                    lease_expires_at=None,
+                )
+            ).rowcount
+            if cancelled:
+                webhooks.enqueue(conn, [job_id], FAILED)
+        return bool(cancelled)
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
@@ -151,7 +327,7 @@ class JobStore:
         oldest = (
             sa.select(jobs.c.id)
             .where(self._claimable(now))
-            .order_by(jobs.c.created_at)
+            .order_by(jobs.c.created_at, jobs.c.id)
             .limit(1)
             .with_for_update(skip_locked=True)
             .scalar_subquery()
@@ -177,10 +353,13 @@ class JobStore:
             jobs.c.id == claim.job.id, jobs.c.claim_token == claim.token, jobs.c.status == RUNNING
         )
 
-    def _update_owned(self, claim: Claim, **values: Any) -> bool:
-        """Write `values` only while `claim` still owns the job; False if it does not."""
+    def _update_owned(self, claim: Claim, event: str | None = None, **values: Any) -> bool:
+        """Write `values` only while `claim` still owns the job; False if it does not.
+        With `event`, the job's webhook (if any) is queued in the same transaction."""
         with self.engine.begin() as conn:
             updated = conn.execute(jobs.update().where(self._owned(claim)).values(**values))
+            if updated.rowcount == 1 and event is not None:
+                webhooks.enqueue(conn, [claim.job.id], event)
             return updated.rowcount == 1
 
     def heartbeat(self, claim: Claim, progress: int | None = None) -> bool:
@@ -194,6 +373,7 @@ class JobStore:
         """Mark done; False (and nothing written) if another worker owns the job now."""
         return self._update_owned(
             claim,
+            DONE,
             status=DONE,
             progress=100,
             result=result,
@@ -215,6 +395,7 @@ class JobStore:
     def fail(self, claim: Claim, code: str, message: str) -> bool:
         return self._update_owned(
             claim,
+            FAILED,
             status=FAILED,
             error_code=code,
             error_message=message,
@@ -228,7 +409,7 @@ class JobStore:
         """Jobs whose every attempt died with its worker: fail them, never leave them pending."""
         now = time.time()
         with self.engine.begin() as conn:
-            return conn.execute(
+            rows = conn.execute(
                 jobs.update()
                 .where(
                     jobs.c.status == RUNNING,
@@ -242,7 +423,10 @@ class JobStore:
                     finished_at=now,
                     lease_expires_at=None,
                 )
-            ).rowcount
+                .returning(jobs.c.id)
+            ).all()
+            webhooks.enqueue(conn, [r.id for r in rows], FAILED)
+        return len(rows)
 
     def expire_finished(self, older_than: float) -> list[Job]:
         """Mark finished jobs expired; return them so their files can be removed."""
@@ -253,4 +437,7 @@ class JobStore:
                 .values(status=EXPIRED)
                 .returning(*jobs.c)
             ).all()
+            expired = [r.id for r in rows]
+            webhooks.enqueue(conn, expired, EXPIRED)
+            webhooks.forget(conn, expired)  # nothing more will happen to these jobs
         return [_job(r) for r in rows]

@@ -105,7 +105,9 @@ class Worker:
             if not self.store.complete(claim, result):
                 self.storage.delete(video_key)  # another worker owns the job now
         except Abandon:
-            if self.stopping.is_set() and not lost.is_set():
+            if lost.is_set():  # cancelled, or another worker took over: drop it, take the next
+                log.info("job %s is no longer ours (cancelled or taken over); dropped", job.id)
+            elif self.stopping.is_set():
                 self.store.release(claim)  # hand it back at once rather than wait for the lease
         except JobError as exc:
             self.store.fail(claim, exc.code, exc.message)

@@ -335,6 +335,34 @@ def fetch_bytes(url: str, field: str, policy: FetchPolicy, kind: Kind) -> bytes:
     raise RuntimeError("fetch_bytes() called from a running event loop; await afetch_bytes()")
 
 
+async def apost(
+    url: str, body: bytes, headers: dict[str, str], policy: FetchPolicy, timeout: float, field: str
+) -> int:
+    """POST `body` to an http(s) URL under the same address rules as fetches, pinned to the
+    checked address, redirects not followed; the response status. The response body is not read.
+
+    Raises InputError (refused URL), TimeoutError (past `timeout`, everything included) or an
+    httpx/OS error (connection failures).
+    """
+    parsed = _parse_http_url(url, field)
+    async with asyncio.timeout(timeout):
+        limits = httpx.Timeout(timeout)
+        async with httpx.AsyncClient(follow_redirects=False, trust_env=False, timeout=limits) as c:
+            target = await _resolve_checked(parsed, field, policy)
+            pinned = target.url.copy_with(host=str(target.address))
+            extensions = {"sni_hostname": target.host} if target.url.scheme == "https" else {}
+            request = c.build_request(
+                "POST",
+                pinned,
+                content=body,
+                headers={"Host": target.url.netloc.decode("ascii"), **headers},
+                extensions=extensions,
+            )
+            response = await c.send(request, stream=True)
+            await response.aclose()
+            return response.status_code
+
+
 # --------------------------------------------------------------------------- images
 
 _IMAGE_MAGIC: tuple[tuple[str, bytes], ...] = (
@@ -622,6 +650,7 @@ __all__ = [
     "Kind",
     "VideoInfo",
     "afetch_bytes",
+    "apost",
     "check_url",
     "fetch_bytes",
     "frame_rotation",

@@ -13,6 +13,7 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -23,12 +24,14 @@ class StorageError(Exception):
     pass
 
 
-def _load_secret(path: Path) -> bytes:
+def load_secret(path: Path, make: Callable[[], bytes] = lambda: secrets.token_bytes(32)) -> bytes:
+    """The secret kept in `path`, created by `make` the first time (first process wins)."""
     try:
         return path.read_bytes()
     except FileNotFoundError:
         pass
-    secret = secrets.token_bytes(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = make()
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(secret)
     os.chmod(tmp, 0o600)
@@ -45,7 +48,7 @@ class LocalStorage:
     def __init__(self, root: str | Path):
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        self._secret = _load_secret(self.root / "url-signing.key")
+        self._secret = load_secret(self.root / "url-signing.key")
 
     def path(self, key: str) -> Path:
         if not _KEY.match(key) or ".." in key:
