@@ -149,6 +149,7 @@ def serve(settings: Settings, log_level: str = "info") -> None:
     service = VideoService(settings, store, LocalStorage(settings.files_dir), catalog)
     workers = WorkerPool(settings)
     workers.start()
+    service.on_new_job = workers.wake
     grpc_server = None
     # uvicorn re-raises the SIGTERM it handled; exit through the `finally` below, not around it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

@@ -9,6 +9,7 @@ import dataclasses
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,6 +77,8 @@ class VideoService:
         self.catalog = catalog
         self.fetch_policy = FetchPolicy(allow_private=settings.allow_private_urls)
         self.files = FileStore(store.engine, storage)
+        # Called after each new job: wakes this process's idle workers (set by `serve`).
+        self.on_new_job: Callable[[], None] = lambda: None
         self.webhook_secret = (
             settings.webhook_secret.encode()
             if settings.webhook_secret
@@ -127,6 +130,7 @@ class VideoService:
         except BaseException:
             self.storage.delete_prefix(f"inputs/{job_id}")
             raise
+        self.on_new_job()
         return job_id
 
     def _check_key(self, key: str) -> None:

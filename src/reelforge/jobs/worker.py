@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 import traceback
+from typing import Any
 
 from reelforge.config import Settings
 from reelforge.core.catalog import Catalog
@@ -56,10 +57,15 @@ class Worker:
         )
         self.stopping = threading.Event()
 
-    def run_forever(self) -> None:
+    def run_forever(self, wake: Any = None) -> None:
+        """Work until stopped; when idle, poll every IDLE_POLL_S or sooner when `wake` is set."""
         while not self.stopping.is_set():
-            if not self.run_once():
+            if self.run_once():
+                continue
+            if wake is None:
                 self.stopping.wait(IDLE_POLL_S)
+            elif wake.wait(IDLE_POLL_S):
+                wake.clear()  # a lost wake-up only costs one poll interval
 
     def run_once(self) -> bool:
         """Claim and process one job; False when the queue was empty."""
@@ -135,7 +141,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def worker_main(settings: Settings, parent_pid: int) -> None:
+def worker_main(settings: Settings, parent_pid: int, wake: Any = None) -> None:
     _die_with_parent()
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         return
@@ -149,7 +155,7 @@ def worker_main(settings: Settings, parent_pid: int) -> None:
     signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: worker.stopping.set())
     try:
-        worker.run_forever()
+        worker.run_forever(wake)
     finally:
         store.dispose()
 
@@ -163,10 +169,16 @@ class WorkerPool:
         self._ctx = multiprocessing.get_context("spawn")  # no inherited loop, threads or DB handles
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self._wake = self._ctx.Event()  # set on each new job, so idle workers claim it at once
+
+    def wake(self) -> None:
+        self._wake.set()
 
     def _spawn(self, n: int) -> multiprocessing.Process:
         proc = self._ctx.Process(
-            target=worker_main, args=(self.settings, os.getpid()), name=f"reelforge-worker-{n}"
+            target=worker_main,
+            args=(self.settings, os.getpid(), self._wake),
+            name=f"reelforge-worker-{n}",
         )
         proc.start()
         return proc
