@@ -193,25 +193,20 @@ class VideoServicer(video_pb2_grpc.VideoServicer):
             context.abort(grpc.StatusCode.INTERNAL, "internal error")
         raise AssertionError("unreachable: context.abort raises")
 
-    def GenerateVideo(self, request, context):  # noqa: N802 (generated servicer names)
+    def _start(self, context, kind: str, translate: Callable[[], VideoRequest]):
+        """Create a job; the wire is translated inside `_call`, so its refusals map to codes."""
         return self._call(
             context,
             lambda owner: deferred_pb2.StartDeferredResponse(
-                request_id=self.service.create(
-                    owner, GENERATION, generate_request(request), base_url=self.base_url
-                )
+                request_id=self.service.create(owner, kind, translate(), base_url=self.base_url)
             ),
         )
 
+    def GenerateVideo(self, request, context):  # noqa: N802 (generated servicer names)
+        return self._start(context, GENERATION, lambda: generate_request(request))
+
     def ExtendVideo(self, request, context):  # noqa: N802
-        return self._call(
-            context,
-            lambda owner: deferred_pb2.StartDeferredResponse(
-                request_id=self.service.create(
-                    owner, EXTENSION, extend_request(request), base_url=self.base_url
-                )
-            ),
-        )
+        return self._start(context, EXTENSION, lambda: extend_request(request))
 
     def GetDeferredVideo(self, request, context):  # noqa: N802
         return self._call(
