@@ -49,7 +49,7 @@ from .pins import (
 )
 from .references import direct, strip_placeholders
 from .scene import CameraMove, Scene, read_prompt
-from .sprites import SpriteBook, blend, paste
+from .sprites import SpriteBook, blend
 
 # Sprite sizes follow the zoom in steps of this ratio, so a clip draws a handful of sizes.
 _SIZE_STEP = 1.08
@@ -163,10 +163,7 @@ class _Overlays:
             if not (-size * 3 < sx < w + size * 3 and -size < sy < h + size):
                 continue
             sprite = self.book.get(actor.kind, actor.colour, size, pose, flip)
-            if fade >= 1.0:
-                paste(frame, sprite, sx, sy)
-            else:
-                blend(frame, sprite, sx, sy, fade)
+            blend(frame, sprite, sx, sy, fade)  # a plain paste at full opacity
         if self.particles is not None:
             self.particles.draw(frame, t, fade)
 

@@ -44,21 +44,28 @@ class Kind:
 Draw = Callable[[ImageDraw.ImageDraw, float, float, RGB, int], None]
 
 
-def paste(frame: np.ndarray, sprite: Sprite, cx: float, cy: float) -> None:
-    """Copy `sprite` into `frame` centred on (cx, cy), clipped to the frame."""
+def _overlap(
+    frame: np.ndarray, sprite: Sprite, cx: float, cy: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The frame region under `sprite` centred on (cx, cy), with the sprite's matching pixels
+    and mask, clipped to the frame; None when the sprite is entirely off it."""
     sw, sh = sprite.size
     left, top = round(cx - sw / 2), round(cy - sh / 2)
     fh, fw = frame.shape[:2]
     x0, y0 = max(left, 0), max(top, 0)
     x1, y1 = min(left + sw, fw), min(top + sh, fh)
     if x0 >= x1 or y0 >= y1:
-        return
+        return None
     sx, sy = x0 - left, y0 - top
-    np.copyto(
-        frame[y0:y1, x0:x1],
-        sprite.rgb[sy : sy + y1 - y0, sx : sx + x1 - x0],
-        where=sprite.mask[sy : sy + y1 - y0, sx : sx + x1 - x0],
-    )
+    inside = (slice(sy, sy + y1 - y0), slice(sx, sx + x1 - x0))
+    return frame[y0:y1, x0:x1], sprite.rgb[inside], sprite.mask[inside]
+
+
+def paste(frame: np.ndarray, sprite: Sprite, cx: float, cy: float) -> None:
+    """Copy `sprite` into `frame` centred on (cx, cy), clipped to the frame."""
+    if (found := _overlap(frame, sprite, cx, cy)) is not None:
+        region, rgb, mask = found
+        np.copyto(region, rgb, where=mask)
 
 
 def blend(frame: np.ndarray, sprite: Sprite, cx: float, cy: float, alpha: float) -> None:
@@ -66,21 +73,12 @@ def blend(frame: np.ndarray, sprite: Sprite, cx: float, cy: float, alpha: float)
     if alpha >= 0.999:
         paste(frame, sprite, cx, cy)
         return
-    if alpha <= 0.0:
+    if alpha <= 0.0 or (found := _overlap(frame, sprite, cx, cy)) is None:
         return
-    sw, sh = sprite.size
-    left, top = round(cx - sw / 2), round(cy - sh / 2)
-    fh, fw = frame.shape[:2]
-    x0, y0 = max(left, 0), max(top, 0)
-    x1, y1 = min(left + sw, fw), min(top + sh, fh)
-    if x0 >= x1 or y0 >= y1:
-        return
-    sx, sy = x0 - left, y0 - top
-    region = frame[y0:y1, x0:x1]
-    src = sprite.rgb[sy : sy + y1 - y0, sx : sx + x1 - x0].astype(np.uint16)
+    region, rgb, mask = found
     weight = round(alpha * 256)
-    mixed = ((src * weight + region.astype(np.uint16) * (256 - weight)) >> 8).astype(np.uint8)
-    np.copyto(region, mixed, where=sprite.mask[sy : sy + y1 - y0, sx : sx + x1 - x0])
+    mixed = (rgb.astype(np.uint16) * weight + region.astype(np.uint16) * (256 - weight)) >> 8
+    np.copyto(region, mixed.astype(np.uint8), where=mask)
 
 
 class SpriteBook:
