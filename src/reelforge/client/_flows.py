@@ -245,20 +245,31 @@ def generate_flow(prompt: str, model: str | None, options: Mapping[str, Any], wh
     return (yield from create_flow("edits" if edit else "generations", prompt, model, options))
 
 
-def edit_flow(prompt: str, model: str | None, video_url: Any, options: Mapping[str, Any]) -> Flow:
-    _check_options(options, EditOptions, "edit")
+def _from_video_flow(
+    endpoint: str,
+    what: str,
+    allowed: type,
+    prompt: str,
+    model: str | None,
+    video_url: Any,
+    options: Mapping[str, Any],
+) -> Flow:
+    """An edit or an extension: a job whose input is a video (`video_url` or `video_file_id`)."""
+    _check_options(options, allowed, what)
     options = {**options, "video_url": video_url} if video_url is not None else options
     if options.get("video_url") is None and options.get("video_file_id") is None:
-        raise ValueError("edit needs video_url or video_file_id")
-    return (yield from create_flow("edits", prompt, model, options))
+        raise ValueError(f"{what} needs video_url or video_file_id")
+    return (yield from create_flow(endpoint, prompt, model, options))
+
+
+def edit_flow(prompt: str, model: str | None, video_url: Any, options: Mapping[str, Any]) -> Flow:
+    return _from_video_flow("edits", "edit", EditOptions, prompt, model, video_url, options)
 
 
 def extend_flow(prompt: str, model: str | None, video_url: Any, options: Mapping[str, Any]) -> Flow:
-    _check_options(options, ExtendOptions, "extend")
-    options = {**options, "video_url": video_url} if video_url is not None else options
-    if options.get("video_url") is None and options.get("video_file_id") is None:
-        raise ValueError("extend needs video_url or video_file_id")
-    return (yield from create_flow("extensions", prompt, model, options))
+    return _from_video_flow(
+        "extensions", "extend", ExtendOptions, prompt, model, video_url, options
+    )
 
 
 # --- reading jobs ---------------------------------------------------------------------------
