@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -40,14 +41,33 @@ PG_URL = os.environ.get(
 )
 
 
-@pytest.fixture(scope="module")
-def pg_database():
-    """A fresh database on the PostgreSQL server on loopback, dropped after the module."""
+@contextlib.contextmanager
+def fresh_database():
+    """A new database on the PostgreSQL server on loopback, dropped afterwards."""
     name = f"reelforge_test_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def pg_database():
+    """A fresh database for the module."""
+    with fresh_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def s3_server(tmp_path_factory):
+    """An S3-compatible server on loopback with a bucket named `reelforge`."""
+    from tests.s3_server import S3Server
+
+    srv = S3Server(tmp_path_factory.mktemp("s3") / "data").start()
+    yield srv
+    srv.stop()

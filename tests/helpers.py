@@ -39,6 +39,7 @@ class Server:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen | None = None
     log_path: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)  # added to the environment
 
     @property
     def base_url(self) -> str:
@@ -71,7 +72,11 @@ class Server:
         ]
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **self.env},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -107,6 +112,67 @@ class Server:
         return httpx.Client(
             base_url=self.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
         )
+
+
+@dataclass
+class WorkerHost:
+    """A `reelforge worker` subprocess: render workers only, as on a machine of their own."""
+
+    data_dir: Path
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    def start(self, timeout: float = 30.0) -> WorkerHost:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.data_dir.parent / f"worker-{time.time_ns()}.log"
+        cmd = [sys.executable, "-m", "reelforge.cli", "worker", "--data-dir", str(self.data_dir)]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [*cmd, *self.args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **self.env},
+            )
+        workers = (
+            int(self.args[self.args.index("--workers") + 1]) if "--workers" in self.args else 1
+        )
+        deadline = time.monotonic() + timeout
+        while len(self.children()) < workers:  # ready once every worker process is up
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.proc.returncode}:\n{self.log()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"workers did not start:\n{self.log()}")
+            time.sleep(0.05)
+        return self
+
+    def children(self) -> list[int]:
+        """The worker processes (the host's children), by pid."""
+        assert self.proc is not None
+        try:
+            tasks = Path(f"/proc/{self.proc.pid}/task").iterdir()
+            return [int(pid) for t in tasks for pid in (t / "children").read_text().split()]
+        except FileNotFoundError:
+            return []
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
+    def kill(self) -> None:
+        """SIGKILL the host and its workers at once, like a machine losing power."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
 
 
 def wait_done(client: httpx.Client, request_id: str, timeout: float = 120.0) -> dict:

@@ -22,6 +22,9 @@ class Settings:
     allow_private_urls: bool = False
     insecure_open: bool = False
     database_url: str | None = None  # default: a SQLite file in the data dir
+    storage: str | None = None  # s3://BUCKET/PREFIX or a directory; default: files in the data dir
+    s3_endpoint_url: str | None = None  # an S3-compatible service other than AWS
+    s3_region: str | None = None
     public_url: str | None = None  # base of the URLs handed out; default: the request's own
     lease_ttl: float = 30.0  # how long a silent worker keeps a job before another may take it
     max_attempts: int = 3
@@ -37,6 +40,10 @@ class Settings:
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'reelforge.db').resolve()}"
+
+    @property
+    def storage_location(self) -> str:
+        return self.storage or str(self.files_dir)
 
     @property
     def webhook_secret_file(self) -> Path:

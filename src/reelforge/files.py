@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from reelforge.core.errors import ApiError, invalid
-from reelforge.storage.local import LocalStorage
+from reelforge.storage.base import Storage
 
 MiB = 1024 * 1024
 MAX_FILE_BYTES = 50 * MiB
@@ -108,7 +108,7 @@ def parse_expires_after(raw: Any) -> int | None:
 class FileStore:
     """Upload, read, list, delete and expire files; every read is scoped to an owner."""
 
-    def __init__(self, engine: Engine, storage: LocalStorage):
+    def __init__(self, engine: Engine, storage: Storage):
         self.engine = engine
         self.storage = storage
 

@@ -11,7 +11,7 @@ import math
 import signal
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -32,7 +32,7 @@ from reelforge.files import MAX_FILE_BYTES, MAX_LIST
 from reelforge.jobs import janitor
 from reelforge.jobs.webhooks import Delivery, DeliveryQueue, WebhookDispatcher
 from reelforge.service import JobView, VideoService
-from reelforge.storage.local import StorageError
+from reelforge.storage.base import StorageError
 
 log = logging.getLogger("reelforge.api")
 
@@ -401,10 +401,20 @@ def create_app(service: VideoService, keys: KeyChecker) -> FastAPI:
     @app.get("/v1/files/{file_id}/content", summary="Download a file's contents")
     def file_content(file_id: str, request: Request) -> FileResponse:
         record = service.files.require(owner(request), file_id)
-        path = service.storage.path(record.key)
-        if not path.is_file():
-            raise ApiError(404, f"file_id: no file with id '{file_id}'")
-        return FileResponse(path, media_type="application/octet-stream")
+        path = service.storage.local_path(record.key)
+        if path is not None:
+            if not path.is_file():
+                raise ApiError(404, f"file_id: no file with id '{file_id}'")
+            return FileResponse(path, media_type="application/octet-stream")
+        try:  # remote storage: pass the object through in chunks
+            body = service.storage.open(record.key)
+        except FileNotFoundError:
+            raise ApiError(404, f"file_id: no file with id '{file_id}'") from None
+        return StreamingResponse(
+            _chunks(body),
+            media_type="application/octet-stream",
+            headers={"content-length": str(record.bytes)},
+        )
 
     @app.delete("/v1/files/{file_id}", summary="Delete a file")
     def delete_file(file_id: str, request: Request) -> dict:
@@ -415,10 +425,12 @@ def create_app(service: VideoService, keys: KeyChecker) -> FastAPI:
     @app.get("/v1/media/{key:path}", include_in_schema=False)
     def media(key: str, expires: str | None = None, signature: str | None = None) -> FileResponse:
         try:
-            path = service.storage.path(key)
+            path = service.storage.local_path(key)
         except StorageError:
             raise ApiError(404, "no such file") from None
-        if not service.storage.verify(key, expires, signature):
+        if path is None:  # a bucket's presigned URLs point at the bucket, never here
+            raise ApiError(404, "no such file")
+        if not service.storage.verify(key, expires, signature):  # local storage signed it
             raise ApiError(403, "this URL is invalid or has expired")
         if not path.is_file():
             raise ApiError(404, "this video is no longer available")
@@ -459,6 +471,14 @@ def _save_upload(upload: UploadFile, target: Path) -> None:
                 target.unlink(missing_ok=True)
                 raise ApiError(413, f"file: is larger than the {MAX_FILE_BYTES // 2**20} MiB limit")
             out.write(chunk)
+
+
+def _chunks(body, size: int = 1024 * 1024) -> Iterator[bytes]:
+    try:
+        while chunk := body.read(size):
+            yield chunk
+    finally:
+        body.close()
 
 
 def _expires_after(fields: dict[str, str]) -> str | None:

@@ -11,13 +11,13 @@ from reelforge.core.errors import INTERNAL_ERROR
 from reelforge.files import FileStore
 from reelforge.jobs.store import JobStore
 from reelforge.jobs.webhooks import DeliveryQueue
-from reelforge.storage.local import LocalStorage
+from reelforge.storage.base import Storage
 
 log = logging.getLogger("reelforge.janitor")
 
 
 def sweep(
-    store: JobStore, storage: LocalStorage, retention: float, *, idempotency_ttl: float = DAY
+    store: JobStore, storage: Storage, retention: float, *, idempotency_ttl: float = DAY
 ) -> None:
     """One pass; safe to run from several processes at once."""
     failed = store.fail_exhausted(

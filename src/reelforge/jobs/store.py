@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from reelforge import files
 from reelforge.core.errors import CANCELLED
 from reelforge.jobs import webhooks
+from reelforge.jobs.wakeup import notify
 
 # Row states. Wire status: queued/running -> "pending"; the rest map one to one.
 QUEUED, RUNNING, DONE, FAILED, EXPIRED = "queued", "running", "done", "failed", "expired"
@@ -115,7 +116,11 @@ def _job(row: sa.Row) -> Job:
 
 
 def create_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL and a busy timeout so API and workers share the file."""
+    """An engine for `url`; SQLite gets WAL and a busy timeout so API and workers share the file.
+    A bare `postgresql://` URL means psycopg 3 (the `[postgres]` extra), not psycopg2."""
+    parsed = sa.engine.make_url(url)
+    if parsed.drivername == "postgresql":
+        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -166,6 +171,7 @@ class JobStore:
                 except sa.exc.IntegrityError:
                     raise DuplicateKey() from None  # (the transaction is rolled back)
             self._insert(conn, job_id, owner, spec)
+            notify(conn)
             if webhook is not None:
                 webhooks.subscribe(conn, job_id, webhook.url, webhook.base_url, webhook.trusted)
 
@@ -353,13 +359,18 @@ class JobStore:
             jobs.c.id == claim.job.id, jobs.c.claim_token == claim.token, jobs.c.status == RUNNING
         )
 
-    def _update_owned(self, claim: Claim, event: str | None = None, **values: Any) -> bool:
+    def _update_owned(
+        self, claim: Claim, event: str | None = None, requeued: bool = False, **values: Any
+    ) -> bool:
         """Write `values` only while `claim` still owns the job; False if it does not.
-        With `event`, the job's webhook (if any) is queued in the same transaction."""
+        With `event`, the job's webhook (if any) is queued in the same transaction; `requeued`
+        wakes idle workers for it."""
         with self.engine.begin() as conn:
             updated = conn.execute(jobs.update().where(self._owned(claim)).values(**values))
             if updated.rowcount == 1 and event is not None:
                 webhooks.enqueue(conn, [claim.job.id], event)
+            if updated.rowcount == 1 and requeued:
+                notify(conn)
             return updated.rowcount == 1
 
     def heartbeat(self, claim: Claim, progress: int | None = None) -> bool:
@@ -385,6 +396,7 @@ class JobStore:
         """Give a job back to the queue untouched (a worker shutting down), not counting the try."""
         return self._update_owned(
             claim,
+            requeued=True,
             status=QUEUED,
             claim_token=None,
             lease_expires_at=None,

@@ -1,7 +1,7 @@
-"""Files under the data directory, handed out through HMAC-signed URLs that expire.
+"""Storage in files under the data directory, handed out through HMAC-signed URLs that expire.
 
-Keys look like `videos/<job>-<claim>.mp4` or `inputs/<job>/<n>`; a key never escapes the root.
-The signing secret is created once in the data directory, so URLs survive restarts.
+This server answers those URLs itself (`/v1/media/...`). The signing secret is created once in the
+storage directory, so URLs survive restarts and every process sharing the directory agrees.
 """
 
 from __future__ import annotations
@@ -9,19 +9,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import re
 import secrets
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlencode
 
-_KEY = re.compile(r"^[a-z]+(/[A-Za-z0-9][A-Za-z0-9._-]*)+$")
-
-
-class StorageError(Exception):
-    pass
+from reelforge.storage.base import check_key
 
 
 def load_secret(path: Path, make: Callable[[], bytes] = lambda: secrets.token_bytes(32)) -> bytes:
@@ -51,9 +47,10 @@ class LocalStorage:
         self._secret = load_secret(self.root / "url-signing.key")
 
     def path(self, key: str) -> Path:
-        if not _KEY.match(key) or ".." in key:
-            raise StorageError(f"invalid storage key {key!r}")
-        return self.root / key
+        return self.root / check_key(key)
+
+    def local_path(self, key: str) -> Path | None:
+        return self.path(key)
 
     def put_bytes(self, key: str, data: bytes) -> None:
         target = self.path(key)
@@ -88,6 +85,9 @@ class LocalStorage:
 
     def read_bytes(self, key: str) -> bytes:
         return self.path(key).read_bytes()
+
+    def open(self, key: str) -> BinaryIO:
+        return self.path(key).open("rb")
 
     def exists(self, key: str) -> bool:
         return self.path(key).is_file()
