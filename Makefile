@@ -11,10 +11,11 @@ NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,postgres]'
+	$(BIN)/python -m pip install -q torch==2.13.0  # the local CPU wheel, before anything asks for torch
+	$(BIN)/python -m pip install -q -e '.[test,postgres,s3,moderation,diffusers]'
 	touch $(STAMP)
 
-# The Vercel AI SDK, pinned by package-lock.json, for tests/e2e/test_ai_sdk.py.
+# Node tools pinned by package-lock.json: the Vercel AI SDK (tests/e2e/test_ai_sdk.py) and s3rver.
 $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
@@ -38,6 +39,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_poll_throughput.py
 	$(BIN)/python bench/bench_extension.py
 	$(BIN)/python bench/bench_memory.py
+	$(BIN)/python bench/bench_client_overhead.py
+	$(BIN)/python bench/bench_scale_out.py
 
 clean:
 	rm -rf $(VENV) .reelforge .pytest_cache $(NODE_DIR)/node_modules

@@ -14,6 +14,7 @@ Run from the repo root: .venv/bin/python bench/bench_scale_out.py
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 import tempfile
@@ -28,7 +29,7 @@ from reelforge.jobs.store import jobs  # noqa: E402
 from tests.conftest import fresh_database  # noqa: E402
 from tests.helpers import Server, WorkerHost, create  # noqa: E402
 
-JOBS = 24
+JOBS = 40
 PICKUPS = 20
 BODY = {"prompt": "a lighthouse at dusk", "duration": 2, "resolution": "480p"}
 
@@ -48,11 +49,21 @@ def wait_all_done(db: sa.Engine, ids: list[str], timeout: float = 600) -> tuple[
     raise TimeoutError("jobs did not finish")
 
 
-def throughput(client: httpx.Client, db: sa.Engine, seed0: int) -> float:
-    """Jobs per minute for a burst of JOBS jobs."""
+def cpu_times() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    fields = [float(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def throughput(client: httpx.Client, db: sa.Engine, seed0: int) -> tuple[float, float]:
+    """Jobs per minute for a burst of JOBS jobs, and the cores busy meanwhile (all processes)."""
+    busy0, total0 = cpu_times()
     ids = [create(client, {**BODY, "seed": seed0 + n}) for n in range(JOBS)]
     first, last = wait_all_done(db, ids)
-    return JOBS / (last - first) * 60
+    busy1, total1 = cpu_times()
+    cores = (busy1 - busy0) / (total1 - total0) * os.cpu_count()
+    return JOBS / (last - first) * 60, cores
 
 
 def pickups(client: httpx.Client, db: sa.Engine) -> list[float]:
@@ -77,7 +88,7 @@ def main() -> None:
         api = Server(root / "api", args=["--workers", "0", "--log-level", "warning", *shared])
         api.start()
         db = sa.create_engine(db_url)
-        rates: dict[int, float] = {}
+        rates: dict[int, tuple[float, float]] = {}
         try:
             with api.client() as client:
                 for workers in (1, 2):
@@ -94,10 +105,12 @@ def main() -> None:
         finally:
             db.dispose()
             api.stop()
-    ratio = rates[2] / rates[1]
+    ratio = rates[2][0] / rates[1][0]
     p50, p95 = statistics.median(picked), sorted(picked)[int(0.95 * len(picked)) - 1]
-    print(f"1 worker:  {rates[1]:.1f} jobs/min")
-    print(f"2 workers: {rates[2]:.1f} jobs/min")
+    for workers, (rate, cores) in rates.items():
+        print(
+            f"{workers} worker(s): {rate:.1f} jobs/min, {cores:.2f} of {os.cpu_count()} cores busy"
+        )
     print(f"pickup on an idle system: median {p50:.1f} ms, p95 {p95:.1f} ms, max {max(picked):.1f}")
     print(f"ratio 2 workers / 1 worker: {ratio:.2f} (goal >= 1.7); pickup goal < 100 ms")
 

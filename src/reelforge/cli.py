@@ -1,5 +1,6 @@
-"""Reelforge: `reelforge serve` runs the API, its workers and housekeeping in one command; the
-other commands (generate, edit, extend, status, cancel, list, models) are a client for it."""
+"""Reelforge: `reelforge serve` runs the API, its workers and housekeeping in one command;
+`reelforge worker` runs workers only, for API replicas elsewhere; the other commands (generate,
+edit, extend, status, cancel, list, models) are a client for a server."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,8 +29,64 @@ def _is_loopback(host: str) -> bool:
     return all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
 
 
-def _serve_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="run the API server with its workers")
+def _backend_options() -> argparse.ArgumentParser:
+    """Options of every process that touches jobs: `serve` and `worker`."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(".reelforge"),
+        help="the SQLite job store, local storage and temporary files",
+    )
+    p.add_argument("--catalog", type=Path, help="TOML file adding or overriding models")
+    p.add_argument("--workers", type=int, default=1, help="render worker processes (0: none)")
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("REELFORGE_DATABASE_URL"),
+        help="SQLAlchemy URL of the job store, e.g. postgresql+psycopg://user@host/db "
+        "(also REELFORGE_DATABASE_URL; default: SQLite in --data-dir)",
+    )
+    p.add_argument(
+        "--storage",
+        default=os.environ.get("REELFORGE_STORAGE"),
+        metavar="s3://BUCKET/PREFIX|DIR",
+        help="where inputs, files and videos live (also REELFORGE_STORAGE; "
+        "default: DATA_DIR/files)",
+    )
+    p.add_argument(
+        "--s3-endpoint-url",
+        default=os.environ.get("REELFORGE_S3_ENDPOINT_URL"),
+        metavar="URL",
+        help="an S3-compatible service other than AWS (also REELFORGE_S3_ENDPOINT_URL)",
+    )
+    p.add_argument("--s3-region", default=os.environ.get("AWS_REGION"), metavar="REGION")
+    p.add_argument(
+        "--lease-ttl",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long a silent worker keeps a job before another worker may take it",
+    )
+    p.add_argument(
+        "--max-attempts",
+        type=int,
+        default=3,
+        metavar="N",
+        help="workers that may die on one job before it fails",
+    )
+    p.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        help="let input URLs reach loopback, private and link-local addresses",
+    )
+    p.add_argument("--log-level", default="info")
+    return p
+
+
+def _serve_parser(sub: argparse._SubParsersAction, backend: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "serve", parents=[backend], help="run the API server (and, unless --workers 0, workers)"
+    )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
@@ -38,17 +96,12 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
         help="port of the gRPC API (xai_api.Video, for xai-sdk) on --host; 0: off",
     )
     p.add_argument(
-        "--data-dir", type=Path, default=Path(".reelforge"), help="jobs database and files"
-    )
-    p.add_argument(
         "--api-key",
         action="append",
         default=[],
         metavar="KEY",
         help="accept this key (repeatable; also REELFORGE_API_KEYS, comma-separated)",
     )
-    p.add_argument("--catalog", type=Path, help="TOML file adding or overriding models")
-    p.add_argument("--workers", type=int, default=1, help="render worker processes (0: API only)")
     p.add_argument(
         "--url-ttl", type=float, default=DAY, metavar="SECONDS", help="video URL lifetime"
     )
@@ -60,27 +113,12 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
         help="how long finished jobs and their files are kept before they read 'expired'",
     )
     p.add_argument(
-        "--allow-private-urls",
-        action="store_true",
-        help="let input URLs reach loopback, private and link-local addresses",
-    )
-    p.add_argument(
         "--insecure-open",
         action="store_true",
         help="allow binding a non-loopback address with no API keys configured",
     )
     p.add_argument(
-        "--database-url", help="SQLAlchemy URL of the job store (default: SQLite in --data-dir)"
-    )
-    p.add_argument(
         "--public-url", help="base URL for video links (default: the URL the client used)"
-    )
-    p.add_argument(
-        "--lease-ttl",
-        type=float,
-        default=30.0,
-        metavar="SECONDS",
-        help="how long a silent worker keeps a job before another worker may take it",
     )
     p.add_argument(
         "--webhook-url",
@@ -94,30 +132,29 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
         help="key signing webhook deliveries (also REELFORGE_WEBHOOK_SECRET; "
         "default: one generated once in --data-dir)",
     )
-    p.add_argument("--log-level", default="info")
+
+
+def _worker_parser(sub: argparse._SubParsersAction, backend: argparse.ArgumentParser) -> None:
+    sub.add_parser(
+        "worker",
+        parents=[backend],
+        help="run render workers only, for API replicas elsewhere (same --database-url and "
+        "--storage)",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    keys = list(args.api_key)
-    keys += [k.strip() for k in os.environ.get("REELFORGE_API_KEYS", "").split(",") if k.strip()]
-    return Settings(
-        host=args.host,
-        port=args.port,
-        grpc_port=args.grpc_port,
-        data_dir=args.data_dir,
-        api_keys=keys,
-        catalog_file=args.catalog,
-        workers=args.workers,
-        url_ttl=args.url_ttl,
-        retention=args.retention,
-        allow_private_urls=args.allow_private_urls,
-        insecure_open=args.insecure_open,
-        database_url=args.database_url,
-        public_url=args.public_url,
-        lease_ttl=args.lease_ttl,
-        webhook_url=args.webhook_url,
-        webhook_secret=args.webhook_secret,
-    )
+    """Settings from `serve` or `worker` arguments; what a command has no option for keeps its
+    default."""
+    values = {f: getattr(args, f) for f in Settings.__dataclass_fields__ if hasattr(args, f)}
+    if "api_key" in args:
+        keys = list(args.api_key)
+        env_keys = os.environ.get("REELFORGE_API_KEYS", "")
+        keys += [k.strip() for k in env_keys.split(",") if k.strip()]
+        values["api_keys"] = keys
+    if "catalog" in args:
+        values["catalog_file"] = args.catalog
+    return Settings(**values)
 
 
 def serve(settings: Settings, log_level: str = "info") -> None:
@@ -125,11 +162,8 @@ def serve(settings: Settings, log_level: str = "info") -> None:
 
     from reelforge.api.auth import KeyChecker
     from reelforge.api.rest import create_app
-    from reelforge.core.catalog import Catalog, CatalogError
-    from reelforge.jobs.store import JobStore
     from reelforge.jobs.worker import WorkerPool
     from reelforge.service import VideoService
-    from reelforge.storage.local import LocalStorage
 
     keys = KeyChecker(settings.api_keys)
     if keys.open and not settings.insecure_open and not _is_loopback(settings.host):
@@ -137,16 +171,8 @@ def serve(settings: Settings, log_level: str = "info") -> None:
             f"refusing to listen on {settings.host} with no API keys: "
             "pass --api-key (or REELFORGE_API_KEYS), or --insecure-open"
         )
-    try:
-        catalog = Catalog.load(settings.catalog_file)
-    except CatalogError as exc:
-        sys.exit(f"catalog: {exc}")
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = JobStore(
-        settings.db_url, lease_ttl=settings.lease_ttl, max_attempts=settings.max_attempts
-    )
-    store.create_schema()
-    service = VideoService(settings, store, LocalStorage(settings.files_dir), catalog)
+    catalog, store, storage = _open_backend(settings)
+    service = VideoService(settings, store, storage, catalog)
     workers = WorkerPool(settings)
     workers.start()
     service.on_new_job = workers.wake
@@ -173,6 +199,61 @@ def serve(settings: Settings, log_level: str = "info") -> None:
             grpc_server.stop(grace=5).wait()
         workers.stop()
         store.dispose()
+
+
+def _open_backend(settings: Settings):
+    """The catalog, job store (schema in place) and storage, or exit saying what is wrong."""
+    from reelforge.core.catalog import Catalog, CatalogError
+    from reelforge.jobs.store import JobStore
+    from reelforge.storage import StorageError, storage_for
+
+    try:
+        catalog = Catalog.load(settings.catalog_file)
+    except CatalogError as exc:
+        sys.exit(f"catalog: {exc}")
+    from reelforge.moderation.preflight import unavailable
+
+    # Fail closed: workers never render unmoderated (an API-only process moderates nothing).
+    if settings.workers > 0 and (problem := unavailable(catalog.moderation)):
+        sys.exit(problem)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        storage = storage_for(settings)
+    except StorageError as exc:
+        sys.exit(str(exc))
+    store = JobStore(
+        settings.db_url, lease_ttl=settings.lease_ttl, max_attempts=settings.max_attempts
+    )
+    store.create_schema()  # idempotent: every process may be the first to start
+    return catalog, store, storage
+
+
+def work(settings: Settings) -> None:
+    """`reelforge worker`: render workers only, until SIGTERM or Ctrl-C."""
+    from reelforge.jobs.worker import WorkerPool
+
+    if settings.workers < 1:
+        sys.exit("--workers must be at least 1 for `reelforge worker`")
+    _, store, _ = _open_backend(settings)
+    store.dispose()  # the workers open their own connections
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    workers = WorkerPool(settings)
+    workers.start()
+    logging.getLogger("reelforge").info(
+        "%d worker(s) on %s", settings.workers, _redacted(settings.db_url)
+    )
+    try:
+        stop.wait()
+    finally:
+        workers.stop()
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 # --- client commands (on reelforge.client) ---------------------------------------------------
@@ -443,7 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="key for client commands (default: REELFORGE_API_KEY, then XAI_API_KEY)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    _serve_parser(sub)
+    backend = _backend_options()
+    _serve_parser(sub, backend)
+    _worker_parser(sub, backend)
     _client_parsers(sub)
     return parser
 
@@ -451,7 +534,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command != "serve":
+    if args.command not in ("serve", "worker"):
         sys.exit(run_client_command(args))
     if args.global_base_url or args.global_api_key:
         parser.error(
@@ -461,7 +544,10 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
-    serve(settings_from(args), args.log_level)
+    if args.command == "worker":
+        work(settings_from(args))
+    else:
+        serve(settings_from(args), args.log_level)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ from reelforge.media.fetch import (
     probe_video,
     sniff_image,
 )
-from reelforge.storage.local import LocalStorage, load_secret
+from reelforge.storage.base import Storage
+from reelforge.storage.local import load_secret
 
 MAX_LIST_LIMIT = 100
 MAX_IDEMPOTENCY_KEY = 255
@@ -68,9 +69,7 @@ class Page:
 
 
 class VideoService:
-    def __init__(
-        self, settings: Settings, store: JobStore, storage: LocalStorage, catalog: Catalog
-    ):
+    def __init__(self, settings: Settings, store: JobStore, storage: Storage, catalog: Catalog):
         self.settings = settings
         self.store = store
         self.storage = storage
@@ -198,7 +197,8 @@ class VideoService:
         try:
             if ref.file_id is not None:
                 self._copy_file(owner, ref, key, limit)
-                self._check_media(self.storage.path(key), ref.field, spec, is_video=is_video)
+                copied = self.storage.local_path(key) or self.storage.read_bytes(key)
+                self._check_media(copied, ref.field, spec, is_video=is_video)
                 return InputRef(blob=key, field=ref.field)
             if not ref.url:
                 raise invalid(ref.field, "needs a url")
@@ -280,15 +280,18 @@ class VideoService:
         if status != DONE:
             return JobView(status="pending", progress=job.progress, **common)
         result = job.result or {}
-        expires = int(job.finished_at + self.settings.url_ttl)
-        url = self.storage.signed_url(
-            self.settings.public_url or base_url, result["video_key"], expires
-        )
+        url = ""  # withheld by moderation: done, with no video and so no URL (the contract)
+        if result.get("video_key"):
+            expires = int(job.finished_at + self.settings.url_ttl)
+            url = self.storage.signed_url(
+                self.settings.public_url or base_url, result["video_key"], expires
+            )
         return JobView(
             status="done",
             progress=100,
             video_url=url,
             duration=result["duration"],
+            respect_moderation=result.get("respect_moderation", True),
             cost_in_usd_ticks=result["cost_in_usd_ticks"],
             **common,
         )

@@ -2,6 +2,7 @@
 
 Limits live here and nowhere else. The built-in catalog (catalog.toml beside this file) can be
 extended or overridden with `--catalog FILE`; a model named in both is merged key by key.
+The `[moderation]` table is the content policy (see reelforge.moderation.policy).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from reelforge.core.sizes import ASPECT_RATIOS, RESOLUTIONS
+from reelforge.moderation.policy import Policy, PolicyError
 
 MODES = ("text-to-video", "image-to-video", "reference-to-video", "edit", "extension")
 
@@ -104,13 +106,23 @@ def _pair(model_id: str, key: str, value: Any) -> tuple[float, float]:
     return float(value[0]), float(value[1])
 
 
+# Defaults for a model that leaves them out: the contract's limits, and free (self-hosted).
+DEFAULT_DURATIONS = {
+    "text-to-video": [1, 15],
+    "image-to-video": [1, 15],
+    "reference-to-video": [1, 10],
+    "extension": [2, 10],
+}
+DEFAULT_INPUT_VIDEO_DURATIONS = {"edit": [0, 8.7], "extension": [2, 15]}
+
+
 def _model(model_id: str, raw: dict[str, Any]) -> Model:
     try:
         modes = tuple(raw["modes"])
-        prices_raw = raw["prices"]
         engine = raw["engine"]
     except KeyError as missing:
         raise CatalogError(f"models.{model_id}: missing key {missing}") from None
+    prices_raw = raw.get("prices", {})
     if bad := [m for m in modes if m not in MODES]:
         raise CatalogError(f"models.{model_id}.modes: unknown {bad}; known: {list(MODES)}")
     resolutions = tuple(raw.get("resolutions", ["480p", "720p"]))
@@ -131,11 +143,14 @@ def _model(model_id: str, raw: dict[str, Any]) -> Model:
         resolutions=resolutions,
         aspect_ratios=aspect_ratios,
         durations={
-            k: _pair(model_id, f"durations.{k}", v) for k, v in raw.get("durations", {}).items()
+            k: _pair(model_id, f"durations.{k}", v)
+            for k, v in _defaulted(raw.get("durations", {}), DEFAULT_DURATIONS, modes).items()
         },
         input_video_durations={
             k: _pair(model_id, f"input_video_durations.{k}", v)
-            for k, v in raw.get("input_video_durations", {}).items()
+            for k, v in _defaulted(
+                raw.get("input_video_durations", {}), DEFAULT_INPUT_VIDEO_DURATIONS, modes
+            ).items()
         },
         max_resolution=dict(raw.get("max_resolution", {})),
         prices=prices,
@@ -146,8 +161,27 @@ def _model(model_id: str, raw: dict[str, Any]) -> Model:
         last_frame=bool(raw.get("last_frame", False)),
         frame_pinning=bool(raw.get("frame_pinning", False)),
         voices=tuple(v.lower() for v in raw.get("voices", ())),
-        options={k: v for k, v in raw.items() if k not in _KNOWN_KEYS},
+        options=_engine_options(model_id, engine, modes, raw),
     )
+
+
+def _defaulted(given: dict[str, Any], defaults: dict[str, Any], modes: tuple[str, ...]) -> dict:
+    """`given`, plus the default for each of `modes` it leaves out."""
+    return {**{m: defaults[m] for m in modes if m in defaults}, **given}
+
+
+def _engine_options(
+    model_id: str, engine: str, modes: tuple[str, ...], raw: dict[str, Any]
+) -> dict[str, Any]:
+    """The engine's own keys; a diffusers model's are checked now, so a typo fails start-up."""
+    options = {k: v for k, v in raw.items() if k not in _KNOWN_KEYS}
+    if engine == "diffusers":
+        from reelforge.engines.diffusers.options import check_modes, parse  # no torch
+
+        parsed = parse(model_id, options)
+        pins = {k: raw.get(k) for k in ("max_keyframes", "last_frame")}
+        check_modes(model_id, parsed, modes, pins)
+    return options
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -161,7 +195,20 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 class Catalog:
-    def __init__(self, models: list[Model]):
+    def __init__(self, models: list[Model], moderation: Policy | None = None):
+        self.moderation = moderation or Policy()  # the `[moderation]` table; Policy() is off
+        # An alias naming another model's id takes that name over, and the other model leaves
+        # the catalog: `aliases = ["grok-imagine-video"]` on a local model serves apps that ask
+        # for the hosted model's name.
+        claimed: dict[str, str] = {}
+        for m in models:
+            for alias in m.aliases:
+                if alias in claimed and claimed[alias] != m.id:
+                    raise CatalogError(
+                        f"alias '{alias}' is claimed by both '{claimed[alias]}' and '{m.id}'"
+                    )
+                claimed[alias] = m.id
+        models = [m for m in models if claimed.get(m.id, m.id) == m.id]
         self.models = {m.id: m for m in models}
         self._names: dict[str, Model] = {}
         for m in models:
@@ -184,4 +231,8 @@ class Catalog:
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise CatalogError(f"cannot read catalog {extra_file}: {exc}") from None
             raw = _merge(raw, extra)
-        return cls([_model(mid, spec) for mid, spec in raw.get("models", {}).items()])
+        try:
+            moderation = Policy.from_toml(raw.get("moderation", {}))
+        except PolicyError as exc:
+            raise CatalogError(str(exc)) from None
+        return cls([_model(mid, spec) for mid, spec in raw.get("models", {}).items()], moderation)

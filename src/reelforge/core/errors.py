@@ -15,6 +15,9 @@ SERVICE_UNAVAILABLE = "service_unavailable"
 INTERNAL_ERROR = "internal_error"
 # Reelforge's own: the client cancelled the job (DELETE /v1/videos/{id}).
 CANCELLED = "cancelled"
+# Reelforge's own: content moderation is on but could not run (a model missing or crashing), so
+# the job fails rather than release an unchecked video. Sent as is over REST and gRPC.
+MODERATION_UNAVAILABLE = "moderation_unavailable"
 
 # Synchronous error codes, by HTTP status.
 HTTP_CODES = {

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from reelforge.core.catalog import Model
 
 FPS = 24
 AUDIO_RATE = 48_000
@@ -40,8 +43,15 @@ class RenderRequest:
     voices: tuple[str, ...] = ()  # reference_audios voice ids, lower case; they shape the track
     # edit and extension: the input video's frames at this request's size and fps (a fresh
     # iterator per call). An edit returns one changed frame per source frame; an extension
-    # renders only the new segment, starting from `image` (the source's last frame).
+    # renders only the new segment, starting from `image` (the source's last frame); engines
+    # that condition on the input's end read it from `source_frames`.
     source_frames: Callable[[], Iterator[np.ndarray]] | None = None
+    # The catalog entry being rendered (engines that load weights read their options from it),
+    # and a callback for engines with their own unit of work (the diffusers engine: denoising
+    # steps), called as progress(done, total). It raises to stop the render (the job was
+    # cancelled or is no longer ours): let it propagate.
+    model: Model | None = None
+    progress: Callable[[int, int], None] | None = None
 
     @property
     def duration_s(self) -> float:

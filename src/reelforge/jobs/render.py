@@ -23,24 +23,27 @@ from reelforge.media.decode import audio_samples, last_frame, video_frames
 from reelforge.media.encode import NotCopyable, encode_clip
 from reelforge.media.fetch import FetchPolicy, InputError, fetch_bytes, probe_video, sniff_image
 from reelforge.media.fit import image_from_bytes
-from reelforge.storage.local import LocalStorage
+from reelforge.moderation.moderator import Moderator, Verdict
+from reelforge.moderation.policy import Policy
+from reelforge.storage.base import Storage
 
 Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
 class Rendered:
-    path: Path
+    path: Path | None  # None when moderation withheld the video: no file was kept
     duration_s: float
     width: int
     height: int
     cost_in_usd_ticks: int
+    withheld: Verdict | None = None
 
 
 class InputLoader:
     """Fetches a spec's inputs: stored blobs from storage, URLs over the network (safely)."""
 
-    def __init__(self, storage: LocalStorage, policy: FetchPolicy):
+    def __init__(self, storage: Storage, policy: FetchPolicy):
         self.storage = storage
         self.policy = policy
 
@@ -57,12 +60,18 @@ class InputLoader:
 
 class Renderer:
     def __init__(
-        self, catalog: Catalog, engines: dict[str, Engine], loader: InputLoader, tmp_dir: Path
+        self,
+        catalog: Catalog,
+        engines: dict[str, Engine],
+        loader: InputLoader,
+        tmp_dir: Path,
+        moderator: Moderator | None = None,
     ):
         self.catalog = catalog
         self.engines = engines
         self.loader = loader
         self.tmp_dir = tmp_dir
+        self.moderator = moderator or Moderator(Policy())  # Policy(): moderation off
 
     def render(self, spec: JobSpec, out_name: str, progress: Progress) -> Rendered:
         model = self.catalog.get(spec.model)
@@ -75,6 +84,7 @@ class Renderer:
             )
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         out = self.tmp_dir / out_name
+        progress = _Phases(progress)
         try:
             if spec.mode in ("edit", "extension"):
                 return self._from_video(spec, model, engine, out, progress)
@@ -87,7 +97,7 @@ class Renderer:
             raise
 
     def _generate(
-        self, spec: JobSpec, model: Model, engine: Engine, out: Path, progress: Progress
+        self, spec: JobSpec, model: Model, engine: Engine, out: Path, progress: _Phases
     ) -> Rendered:
         load = self.loader.image
         image = load(spec.image) if spec.image else None
@@ -111,13 +121,27 @@ class Renderer:
             ),
             reference_images=tuple(load(r) for r in spec.reference_images),
             voices=tuple(spec.voices),
+            model=model,
+            progress=progress.engine,
         )
-        encode_clip(engine.render(request), request, str(out), progress)
         cost = cost_ticks(model, spec.resolution, spec.duration_s, spec.input_image_count())
+        if verdict := self.moderator.check_inputs(request):  # before a render is spent on it
+            return self._withheld(verdict, spec.duration_s, width, height, cost)
+        clip = self.moderator.watch(engine.render(request), num_frames)
+        encode_clip(clip, request, str(out), progress)
+        if verdict := self.moderator.verdict(clip):
+            out.unlink(missing_ok=True)
+            return self._withheld(verdict, spec.duration_s, width, height, cost)
         return Rendered(out, spec.duration_s, width, height, cost)
 
+    def _withheld(
+        self, verdict: Verdict, duration_s: float, width: int, height: int, cost: int
+    ) -> Rendered:
+        charged = cost if self.moderator.policy.charge_blocked else 0
+        return Rendered(None, duration_s, width, height, charged, withheld=verdict)
+
     def _from_video(
-        self, spec: JobSpec, model: Model, engine: Engine, out: Path, progress: Progress
+        self, spec: JobSpec, model: Model, engine: Engine, out: Path, progress: _Phases
     ) -> Rendered:
         source = self.tmp_dir / (out.name + ".input")
         source.write_bytes(self.loader.data(spec.video, "video"))
@@ -139,20 +163,38 @@ class Renderer:
                 source_frames=lambda: video_frames(
                     str(source), width, height, FPS, request.num_frames, field=spec.video.field
                 ),
+                model=model,
+                progress=progress.engine,
             )
-            if spec.mode == "edit":
-                encode_clip(engine.render(request), request, str(out), progress)
-                output_s = request.num_frames / FPS
-                total = request.num_frames
+            edit = spec.mode == "edit"
+            output_s = request.num_frames / FPS if edit else spec.duration_s
+            cost = cost_ticks(
+                model, resolution_of(width, height), output_s, input_video_seconds=info.duration_s
+            )
+            field, mod = spec.video.field, self.moderator
+            verdict = mod.check_inputs(request) or mod.check_video(
+                "input_video", str(source), info.width, info.height, info.duration_s, field
+            )
+            if verdict:
+                planned = request.num_frames + (0 if edit else int(spec.duration_s * FPS))
+                return self._withheld(verdict, planned / FPS, width, height, cost)
+            if edit:
+                clip = mod.watch(engine.render(request), request.num_frames)
+                total = encode_clip(clip, request, str(out), progress)
             else:
                 copyable = info.rotation == 0  # a copied stream would keep its sideways pixels
-                total = self._extend(spec, engine, request, source, copyable, out, progress)
-                output_s = spec.duration_s
+                total, clip = self._extend(spec, engine, request, source, copyable, out, progress)
+            verdict = mod.verdict(clip)
+            if not verdict and not edit and not mod.policy.runs("input_video"):
+                # The original's frames never passed through `watch`: sample them as output.
+                verdict = mod.check_video(
+                    "output", str(source), info.width, info.height, info.duration_s, field
+                )
+            if verdict:
+                out.unlink(missing_ok=True)
+                return self._withheld(verdict, total / FPS, width, height, cost)
         finally:
             source.unlink(missing_ok=True)
-        cost = cost_ticks(
-            model, resolution_of(width, height), output_s, input_video_seconds=info.duration_s
-        )
         return Rendered(out, total / FPS, width, height, cost)
 
     def _extend(
@@ -164,17 +206,17 @@ class Renderer:
         copyable: bool,
         out: Path,
         progress: Progress,
-    ) -> int:
-        """Original + continuation; the original's stream is copied when it can be. Frames out."""
+    ) -> tuple[int, Clip]:
+        """Original + continuation; the original's stream is copied when it can be. Returns the
+        frames written and the continuation as encoded (for the output moderation verdict)."""
         field = spec.video.field
         added = int(spec.duration_s * FPS)
         request = dataclasses.replace(
             original,
             num_frames=added,
             image=last_frame(str(source), original.width, original.height, field=field),
-            source_frames=None,
         )
-        continuation = engine.render(request)
+        continuation = self.moderator.watch(engine.render(request), added)
 
         def soundtrack(kept: int) -> np.ndarray | None:
             """The input's own audio under its frames, then the continuation's, cross-faded."""
@@ -184,12 +226,32 @@ class Renderer:
         if copyable:
             try:
                 after_copy = _Extended(continuation, soundtrack, original.num_frames)
-                return encode_clip(after_copy, request, str(out), progress, head=source)
+                total = encode_clip(after_copy, request, str(out), progress, head=source)
+                return total, continuation
             except NotCopyable:
                 pass  # a foreign stream: decode it and encode it again with the continuation
         both = _Concatenated(original.source_frames, continuation, soundtrack, original.num_frames)
         whole = dataclasses.replace(request, num_frames=original.num_frames + added)
-        return encode_clip(both, whole, str(out), progress)
+        return encode_clip(both, whole, str(out), progress), continuation
+
+
+class _Phases:
+    """A job's progress in two phases: the engine's own steps, when it reports any (90%), then
+    encoding (the rest; all of it for engines that render as they are encoded)."""
+
+    ENGINE_SHARE = 0.9
+
+    def __init__(self, progress: Progress):
+        self._progress = progress
+        self._engine_done = 0.0
+
+    def engine(self, done: int, total: int) -> None:
+        self._engine_done = self.ENGINE_SHARE * min(1.0, done / max(1, total))
+        self._progress(round(1000 * self._engine_done), 1000)
+
+    def __call__(self, done: int, total: int) -> None:
+        share = 1.0 - self._engine_done
+        self._progress(round(1000 * (self._engine_done + share * done / max(1, total))), 1000)
 
 
 def keyframe_index(timestamp_s: float, num_frames: int) -> int:

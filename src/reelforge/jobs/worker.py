@@ -17,6 +17,8 @@ import time
 import traceback
 from typing import Any
 
+import sqlalchemy as sa
+
 from reelforge.config import Settings
 from reelforge.core.catalog import Catalog
 from reelforge.core.errors import INTERNAL_ERROR, JobError
@@ -24,47 +26,64 @@ from reelforge.core.spec import JobSpec
 from reelforge.engines.base import Engine
 from reelforge.jobs.render import InputLoader, Renderer
 from reelforge.jobs.store import Claim, JobStore
+from reelforge.jobs.wakeup import JobListener, can_notify
 from reelforge.media.fetch import FetchPolicy
-from reelforge.storage.local import LocalStorage
+from reelforge.moderation.moderator import Moderator
+from reelforge.storage import storage_for
+from reelforge.storage.base import Storage
 
 log = logging.getLogger("reelforge.worker")
 
-IDLE_POLL_S = 0.1
+IDLE_POLL_S = 0.1  # when nothing announces new jobs across processes (SQLite)
+LISTENING_POLL_S = 1.0  # with LISTEN/NOTIFY the poll only catches lapsed leases and lost wakes
 PROGRESS_EVERY_S = 0.2
+DB_RETRY_S = 1.0
 
 
 class Abandon(Exception):
     """Stop rendering this job: the lease was lost or the worker is shutting down."""
 
 
-def available_engines() -> dict[str, Engine]:
+def available_engines(catalog: Catalog | None = None) -> dict[str, Engine]:
+    """The engines this worker can run. The diffusers engine (torch) is imported only when the
+    catalog has a model that uses it; it loads each model's pipeline on its first job."""
     from reelforge.engines.preview import PreviewEngine
 
-    return {"preview": PreviewEngine()}
+    engines: dict[str, Engine] = {"preview": PreviewEngine()}
+    if catalog is not None and any(m.engine == "diffusers" for m in catalog.models.values()):
+        from reelforge.engines.diffusers.engine import DiffusersEngine
+
+        engines["diffusers"] = DiffusersEngine()
+    return engines
 
 
 class Worker:
-    def __init__(
-        self, settings: Settings, store: JobStore, storage: LocalStorage, catalog: Catalog
-    ):
+    def __init__(self, settings: Settings, store: JobStore, storage: Storage, catalog: Catalog):
         self.store = store
         self.storage = storage
         self.renderer = Renderer(
             catalog,
-            available_engines(),
+            available_engines(catalog),
             InputLoader(storage, FetchPolicy(allow_private=settings.allow_private_urls)),
             settings.tmp_dir,
+            Moderator(catalog.moderation),
         )
+        self.renderer.moderator.warm_up()  # loads its models while the worker waits for work
         self.stopping = threading.Event()
 
-    def run_forever(self, wake: Any = None) -> None:
-        """Work until stopped; when idle, poll every IDLE_POLL_S or sooner when `wake` is set."""
+    def run_forever(self, wake: Any = None, idle_poll: float = IDLE_POLL_S) -> None:
+        """Work until stopped; when idle, poll every `idle_poll` s or sooner when `wake` is set."""
         while not self.stopping.is_set():
-            if self.run_once():
+            try:
+                if self.run_once():
+                    continue
+            except sa.exc.OperationalError as exc:  # the database is unreachable: wait it out
+                log.warning("job store unavailable (%s); retrying in %s s", exc.orig, DB_RETRY_S)
+                self.stopping.wait(DB_RETRY_S)
                 continue
             if wake is None:
-                self.stopping.wait(IDLE_POLL_S)
-            elif wake.wait(IDLE_POLL_S):
+                self.stopping.wait(idle_poll)
+            elif wake.wait(idle_poll):
                 wake.clear()  # a lost wake-up only costs one poll interval
 
     def run_once(self) -> bool:
@@ -99,16 +118,24 @@ class Worker:
             rendered = self.renderer.render(
                 JobSpec.from_dict(job.spec), f"{job.id}-{claim.token}.mp4", progress
             )
-            self.storage.put_file(video_key, rendered.path)
             result = {
-                "video_key": video_key,
                 "duration": int(round(rendered.duration_s)),
                 "duration_s": rendered.duration_s,
                 "width": rendered.width,
                 "height": rendered.height,
                 "cost_in_usd_ticks": rendered.cost_in_usd_ticks,
             }
-            if not self.store.complete(claim, result):
+            if rendered.withheld is None:
+                self.storage.put_file(video_key, rendered.path)
+                result["video_key"] = video_key
+            else:  # done, but no video exists to store or link to (the contract's shape)
+                verdict = rendered.withheld
+                result["respect_moderation"] = False
+                result["moderation"] = verdict.as_dict()  # for operators; clients never see it
+                log.info(
+                    "job %s withheld by moderation [%s] %s", job.id, verdict.stage, verdict.reason
+                )
+            if not self.store.complete(claim, result) and "video_key" in result:
                 self.storage.delete(video_key)  # another worker owns the job now
         except Abandon:
             if lost.is_set():  # cancelled, or another worker took over: drop it, take the next
@@ -141,7 +168,9 @@ def _die_with_parent() -> None:
         pass
 
 
-def worker_main(settings: Settings, parent_pid: int, wake: Any = None) -> None:
+def worker_main(
+    settings: Settings, parent_pid: int, wake: Any = None, idle_poll: float = IDLE_POLL_S
+) -> None:
     _die_with_parent()
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         return
@@ -149,13 +178,11 @@ def worker_main(settings: Settings, parent_pid: int, wake: Any = None) -> None:
     store = JobStore(
         settings.db_url, lease_ttl=settings.lease_ttl, max_attempts=settings.max_attempts
     )
-    worker = Worker(
-        settings, store, LocalStorage(settings.files_dir), Catalog.load(settings.catalog_file)
-    )
+    worker = Worker(settings, store, storage_for(settings), Catalog.load(settings.catalog_file))
     signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: worker.stopping.set())
     try:
-        worker.run_forever(wake)
+        worker.run_forever(wake, idle_poll)
     finally:
         store.dispose()
 
@@ -170,6 +197,11 @@ class WorkerPool:
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._wake = self._ctx.Event()  # set on each new job, so idle workers claim it at once
+        self._listener: JobListener | None = None
+        self._idle_poll = IDLE_POLL_S
+        if settings.workers > 0 and can_notify(settings.db_url):
+            self._listener = JobListener(settings.db_url, self.wake)
+            self._idle_poll = LISTENING_POLL_S
 
     def wake(self) -> None:
         self._wake.set()
@@ -177,7 +209,7 @@ class WorkerPool:
     def _spawn(self, n: int) -> multiprocessing.Process:
         proc = self._ctx.Process(
             target=worker_main,
-            args=(self.settings, os.getpid(), self._wake),
+            args=(self.settings, os.getpid(), self._wake, self._idle_poll),
             name=f"reelforge-worker-{n}",
         )
         proc.start()
@@ -185,6 +217,8 @@ class WorkerPool:
 
     def start(self, check_every: float = 1.0) -> None:
         self.procs = [self._spawn(n) for n in range(self.settings.workers)]
+        if self._listener is not None:
+            self._listener.start()
         self._supervisor = threading.Thread(
             target=self._supervise, args=(check_every,), name="reelforge-supervisor", daemon=True
         )
@@ -204,6 +238,8 @@ class WorkerPool:
         self._stopping.set()
         if self._supervisor is not None:
             self._supervisor.join()
+        if self._listener is not None:
+            self._listener.stop()
         for proc in self.procs:
             if proc.is_alive():
                 proc.terminate()

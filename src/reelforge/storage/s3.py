@@ -36,9 +36,7 @@ class S3Storage:
             import boto3
             from botocore.config import Config
         except ImportError:
-            raise StorageError(
-                "S3 storage needs boto3: pip install 'reelforge[s3]'"
-            ) from None
+            raise StorageError("S3 storage needs boto3: pip install 'reelforge[s3]'") from None
         self.bucket, self.prefix = parse_s3_url(url)
         # Services other than AWS rarely have per-bucket host names: address them by path.
         style = "path" if endpoint_url else "auto"
