@@ -1,11 +1,12 @@
 """The diffusers engine in-process: shapes, catalog options, and what reaches the pipelines.
 
 The spies wrap the pipelines' own internal steps (the VACE conditioning preprocessor, the
-image-to-video latent preparation), so they see what the model is actually given.
+image-to-video and LTX latent preparation), so they see what the model is actually given.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import subprocess
 import sys
@@ -20,18 +21,21 @@ from reelforge.engines.base import RenderRequest
 from reelforge.engines.diffusers import shapes
 from reelforge.engines.diffusers.engine import DiffusersEngine
 from reelforge.media.fit import fit_image
+from tests import tiny_ltx
 from tests.tiny_wan import build, catalog_toml
 
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("tiny-wan"))
+    folders = build(tmp_path_factory.mktemp("tiny-wan"))
+    return folders | {"ltx": tiny_ltx.build(tmp_path_factory.mktemp("tiny-ltx"))}
 
 
 @pytest.fixture(scope="module")
 def catalog(tiny_models, tmp_path_factory) -> Catalog:
     path = tmp_path_factory.mktemp("catalog") / "catalog.toml"
-    path.write_text(catalog_toml(tiny_models))
+    ltx = {**tiny_ltx.ENTRY, "path": tiny_models["ltx"]}
+    path.write_text(catalog_toml(tiny_models, **{"tiny-ltx": ltx}))
     return Catalog.load(path)
 
 
@@ -259,3 +263,129 @@ def test_torch_is_imported_only_when_a_model_uses_the_engine(tiny_models, tmp_pa
         "assert 'torch' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", script, str(path)], check=True, timeout=120)
+
+
+# --- LTX-Video -----------------------------------------------------------------------------
+
+
+def test_ltx_native_shapes_are_8k_plus_1_frames_at_multiples_of_32():
+    assert shapes.native_frames(120, 24, 24, stride=8) == 121  # 5 s: LTX's 121 frames
+    assert shapes.native_frames(24, 24, 24, stride=8) == 25
+    assert shapes.native_frames(1, 24, 24, stride=8) == 9
+    assert shapes.native_frames(48, 24, 30, stride=8) == 57  # 2 s re-timed to 30 fps: 60
+    assert all(shapes.native_frames(n, 24, 25, stride=8) % 8 == 1 for n in range(1, 400))
+    assert shapes.at_least_native(33, 8) == 33 and shapes.at_least_native(34, 8) == 41
+    assert shapes.at_most_native(8, 8) == 1 and shapes.at_most_native(17, 8) == 17
+    assert shapes.render_size(848, 480, 768 * 512, 32) == (832, 448)
+
+
+def test_ltx_catalog_options_and_refusals(tiny_models, tmp_path):
+    def load(extra: str) -> Catalog:
+        path = tmp_path / "c.toml"
+        path.write_text(
+            f'[models."m"]\nengine = "diffusers"\npath = "{tiny_models["ltx"]}"\n' + extra
+        )
+        return Catalog.load(path)
+
+    options = load('family = "ltx"\nmodes = ["text-to-video", "edit"]\n').get("m").options
+    from reelforge.engines.diffusers.options import parse
+
+    parsed = parse("m", options)  # the family's own defaults, unless the entry sets them
+    assert (parsed.fps, parsed.size_multiple, parsed.context_frames) == (24, 32, 9)
+    assert parse("m", {**options, "fps": 30}).fps == 30
+    with pytest.raises(CatalogError, match=r"cannot do \['reference-to-video'\]"):
+        load('family = "ltx"\nmodes = ["text-to-video", "reference-to-video"]\n')
+    with pytest.raises(CatalogError, match='holds a LTXConditionPipeline; set family = "ltx"'):
+        load('modes = ["text-to-video"]\n')  # family defaults to wan
+    with pytest.raises(CatalogError, match="8k\\+1"):
+        load('family = "ltx"\nmodes = ["extension"]\ncontext_frames = 5\n')
+    with pytest.raises(CatalogError, match="family"):
+        load('family = "ltx2"\nmodes = ["text-to-video"]\n')
+
+
+def ltx_plan(catalog, mode, **kw):
+    from reelforge.engines.diffusers import ltx
+    from reelforge.engines.diffusers.options import parse
+
+    req = request(catalog, "tiny-ltx", mode, **kw)
+    return ltx.plan(req, parse("tiny-ltx", req.model.options), ltx.LTX)
+
+
+def test_ltx_plans(catalog):
+    t2v = ltx_plan(catalog, "text-to-video")
+    assert (t2v.width, t2v.height, t2v.kwargs) == (64, 32, {"num_frames": 25})
+    pinned = ltx_plan(
+        catalog,
+        "image-to-video",
+        num_frames=48,
+        image=solid((250, 0, 0)),
+        keyframes=((16, solid((0, 250, 0))), (30, solid((0, 0, 250)))),
+        last_frame=solid((9, 9, 9)),
+    )
+    # 2 s -> 49 native frames; output 16 and 30 of 48 -> native round(16 * 48 / 47) = 16, 31
+    assert pinned.kwargs["num_frames"] == 49
+    assert [c.frame_index for c in pinned.kwargs["conditions"]] == [0, 16, 31, 48]
+    assert all(c.strength == 1.0 and c.video is None for c in pinned.kwargs["conditions"])
+    assert pinned.kwargs["conditions"][2].image.getpixel((0, 0)) == (0, 0, 250)
+    source = [solid((i, i, i), 320, 180) for i in range(48)]
+    ext = ltx_plan(catalog, "extension", image=source[-1], source_frames=lambda: iter(source))
+    (condition,) = ext.kwargs["conditions"]
+    assert condition.frame_index == 0 and len(condition.video) == 9  # the input's last 9
+    assert [f.getpixel((0, 0))[0] for f in condition.video] == list(range(39, 48))
+    # 8 context frames + 25 new = 33 native; the output is the 25 from the input's last frame
+    assert (ext.kwargs["num_frames"], ext.keep_from, ext.keep) == (33, 8, 25)
+    edit = ltx_plan(catalog, "edit", num_frames=48, source_frames=lambda: iter(source))
+    (condition,) = edit.kwargs["conditions"]
+    assert len(condition.video) == edit.kwargs["num_frames"] == 49
+    assert condition.strength == pytest.approx(0.3)  # 1 - strength: 70% re-imagined
+
+
+def test_ltx_gets_every_pin_at_its_native_frame(catalog, engine, monkeypatch):
+    pipe = engine._pipe(engine._model("tiny-ltx", catalog.get("tiny-ltx").options), "ltx")
+    got = {}
+    original = pipe.prepare_latents
+
+    def spy(*args, **kwargs):
+        bound = inspect.signature(original).bind(*args, **kwargs).arguments
+        got.update(bound)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pipe, "prepare_latents", spy)
+    seen = []
+    first, key, last = solid((250, 0, 0)), solid((0, 250, 0)), solid((0, 0, 250))
+    clip = engine.render(
+        request(
+            catalog,
+            "tiny-ltx",
+            "image-to-video",
+            num_frames=48,
+            image=first,
+            keyframes=((24, key),),
+            last_frame=last,
+            progress=lambda d, t: seen.append((d, t)),
+        )
+    )
+    assert seen == [(1, 2), (2, 2)]
+    # output 24 of 48 -> native round(24 * 48 / 47) = 25 of 49
+    assert got["condition_frame_index"] == [0, 25, 48]
+    assert got["condition_strength"] == [1.0, 1.0, 1.0]
+    assert (got["num_frames"], got["width"], got["height"]) == (49, 64, 32)
+    colours = [(1, -1, -1), (-1, 1, -1), (-1, -1, 1)]  # [-1, 1]
+    for tensor, rgb in zip(got["conditions"], colours, strict=True):
+        assert tensor.shape[2] == 1  # one frame each
+        assert np.allclose(tensor[0, :, 0, 16, 32].tolist(), rgb, atol=0.05)
+    frames = list(clip.frames())
+    assert len(frames) == 48 and frames[0].shape == (480, 848, 3)
+    for i, image in ((0, first), (24, key), (47, last)):
+        assert np.array_equal(frames[i], fit_image(image, 848, 480))
+
+
+def test_ltx_runs_in_bfloat16_with_its_vae_in_the_same_dtype(catalog, engine):
+    model = catalog.get("tiny-ltx")
+    model = dataclasses.replace(
+        model, id="ltx-bf16", options={**model.options, "dtype": "bfloat16"}
+    )
+    clip = engine.render(RenderRequest("text-to-video", "a cat", 64, 32, 24, 0, model=model))
+    assert len(list(clip.frames())) == 24
+    # (Wan keeps its VAE in float32; LTX decodes latents cast to the transformer's dtype)
+    assert engine._model(model.id, model.options).base.vae.dtype == torch.bfloat16

@@ -18,6 +18,22 @@ WORDS = "a an the cat dog bird red blue green runs walks flies over under hill s
 TINY_OPTIONS = {"steps": 2, "max_area": 48 * 32, "max_sequence_length": 16, "guidance_scale": 1.0}
 
 
+VOCAB_SIZE = 3 + len(WORDS)
+
+
+def word_tokenizer():
+    """A T5-style (pad 0, eos 1) word-level tokenizer over WORDS, built locally."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2} | {w: 3 + i for i, w in enumerate(WORDS)}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
+
+
 def build(root: Path) -> dict[str, Path]:
     """Folders {"t2v", "i2v", "vace", "broken"} under root (built once; reused if present)."""
     folders = {name: root / name for name in ("t2v", "i2v", "vace", "broken")}
@@ -33,26 +49,15 @@ def build(root: Path) -> dict[str, Path]:
         WanVACEPipeline,
         WanVACETransformer3DModel,
     )
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import (
-        PreTrainedTokenizerFast,
-        UMT5Config,
-        UMT5EncoderModel,
-    )
-
-    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2} | {w: 3 + i for i, w in enumerate(WORDS)}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    from transformers import UMT5Config, UMT5EncoderModel
 
     def common(text_dim: int = 32) -> dict:
         torch.manual_seed(0)
         return {
-            "tokenizer": PreTrainedTokenizerFast(
-                tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
-            ),
+            "tokenizer": word_tokenizer(),
             "text_encoder": UMT5EncoderModel(
                 UMT5Config(
-                    vocab_size=len(vocab),
+                    vocab_size=VOCAB_SIZE,
                     d_model=text_dim,
                     d_kv=8,
                     d_ff=32,
@@ -129,6 +134,8 @@ def catalog_toml(folders: dict[str, Path], **overrides: dict) -> str:
         },
         "tiny-broken": {"path": folders["broken"], "modes": ["text-to-video"]},
     }
+    # other models (tiny_ltx's, a slow one...) get the same resolutions and durations
+    entries |= {k: v for k, v in overrides.items() if k not in entries}
     lines = []
     for model_id, entry in entries.items():
         entry = {**TINY_OPTIONS, **entry, **overrides.get(model_id, {})}
@@ -141,11 +148,6 @@ def catalog_toml(folders: dict[str, Path], **overrides: dict) -> str:
         for mode in entry["modes"]:
             if mode != "edit":
                 lines.append(f"{mode} = [1, {3 if mode == 'extension' else 2}]")
-    for model_id, extra in overrides.items():
-        if model_id not in entries:
-            lines.append(f'[models."{model_id}"]')
-            lines.append('engine = "diffusers"')
-            lines.extend(f"{k} = {_toml(v)}" for k, v in {**TINY_OPTIONS, **extra}.items())
     return "\n".join(lines) + "\n"
 
 

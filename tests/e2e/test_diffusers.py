@@ -1,4 +1,5 @@
-"""The diffusers engine through the real server: tiny random Wan models, every mode they can do.
+"""The diffusers engine through the real server: tiny random Wan and LTX-Video models, every
+mode they can do.
 
 The models are noise, so these tests check plumbing: exact output shapes and durations, pinned
 frames exact, the conditioning reaching the right pipeline (the worker logs each call), progress
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from reelforge.media.fit import fit_image
+from tests import tiny_ltx
 from tests.e2e.test_api import assert_error
 from tests.helpers import (
     Server,
@@ -35,7 +37,8 @@ SLOW_STEPS = 100_000  # ~2.5 min a job at ~1.5 ms a step: the cancel always land
 
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("tiny-wan"))
+    folders = build(tmp_path_factory.mktemp("tiny-wan"))
+    return folders | {"ltx": tiny_ltx.build(tmp_path_factory.mktemp("tiny-ltx"))}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +54,8 @@ def wan_server(tiny_models, tmp_path_factory) -> Server:
                     "path": str(tiny_models["t2v"]),
                     "modes": ["text-to-video"],
                     "steps": SLOW_STEPS,
-                }
+                },
+                "tiny-ltx": {**tiny_ltx.ENTRY, "path": str(tiny_models["ltx"])},
             },
         )
     )
@@ -243,3 +247,97 @@ def test_progress_follows_the_steps_and_cancel_stops_between_them(wan_server):
         assert time.monotonic() - cancelled_at < 20
     stopped = re.findall(r"render stopped after step (\d+) of (\d+)", wan_server.log())
     assert stopped and int(stopped[-1][0]) < int(stopped[-1][1]) == SLOW_STEPS
+
+
+# --- LTX-Video -----------------------------------------------------------------------------
+
+
+def test_ltx_text_to_video_renders_8k_plus_1_frames_and_delivers_the_exact_contract(wan_server):
+    with wan_server.client() as c:
+        done = generate(c, {"model": "tiny-ltx", "prompt": "a red cat runs", "duration": 1})
+    assert done["status"] == "done", done
+    clip = decode_mp4(download(done["video"]["url"]))
+    assert (clip.width, clip.height, len(clip.frames), clip.fps) == (848, 480, 24, 24)
+    # 1 s at 24 fps -> 25 frames (8k+1), at 64x32 (multiples of 32 inside max_area 64*32)
+    assert calls(wan_server, "tiny-ltx")[-1] == (
+        "LTXConditionPipeline 64x32, 25 native frames, 2 steps, conditioned on native frames []"
+    )
+
+
+def test_ltx_pins_the_first_keyframe_and_last_frames(wan_server):
+    first, key, last = synthetic_image(320, 240, seed=3), solid((30, 40, 220)), solid((250, 30, 30))
+    with wan_server.client() as c:
+        done = generate(
+            c,
+            {
+                "model": "tiny-ltx",
+                "prompt": "a dog walks",
+                "duration": 2,
+                "image": image_url(first),
+                "keyframes": [{"image": image_url(key), "timestamp_s": 1.0}],
+                "last_frame": image_url(last),
+            },
+        )
+    assert done["status"] == "done", done
+    clip = decode_mp4(download(done["video"]["url"]))
+    assert (clip.width, clip.height, len(clip.frames)) == (640, 480, 48)  # the image's 4:3
+    assert psnr(clip.frames[0], fit_image(first, 640, 480)) >= 30
+    assert psnr(clip.frames[24], fit_image(key, 640, 480)) >= 30
+    assert psnr(clip.frames[-1], fit_image(last, 640, 480)) >= 30
+    # 2 s -> 49 native frames; the keyframe at output 24 of 48 -> native round(24*48/47) = 25
+    assert calls(wan_server, "tiny-ltx")[-1] == (
+        "LTXConditionPipeline 64x32, 49 native frames, 2 steps, "
+        "conditioned on native frames [0, 25, 48]"
+    )
+
+
+def test_ltx_extension_returns_the_original_then_the_new_segment(wan_server):
+    source = mp4_bytes(2.0, 320, 180)
+    with wan_server.client() as c:
+        done = generate(
+            c,
+            {
+                "model": "tiny-ltx",
+                "prompt": "the bird flies",
+                "duration": 1,
+                "video": video_url(source),
+            },
+            "extensions",
+        )
+    assert done["status"] == "done", done
+    assert done["video"]["duration"] == 3
+    original, out = decode_mp4(source), decode_mp4(download(done["video"]["url"]))
+    assert (out.width, out.height, len(out.frames)) == (320, 180, 72)
+    for a, b in zip(original.frames, out.frames[:48], strict=True):
+        assert psnr(a, b) >= 35
+    assert psnr(out.frames[48], original.frames[-1]) >= 30
+    # the input's last 9 native frames at frame 0, then 25 new ones from its last: 33 in all
+    assert calls(wan_server, "tiny-ltx")[-1] == (
+        "LTXConditionPipeline 64x32, 33 native frames, 2 steps, "
+        "conditioned on native frames [0, 1, 2, 3, 4, 5, 6, 7, 8]"
+    )
+
+
+def test_ltx_edit_returns_one_frame_per_source_frame(wan_server):
+    source = mp4_bytes(1.5, 320, 180)
+    with wan_server.client() as c:
+        done = generate(
+            c, {"model": "tiny-ltx", "prompt": "make it blue", "video": video_url(source)}, "edits"
+        )
+    assert done["status"] == "done", done
+    out = decode_mp4(download(done["video"]["url"]))
+    assert (out.width, out.height, len(out.frames)) == (320, 180, 36)
+    assert calls(wan_server, "tiny-ltx")[-1].startswith("LTXConditionPipeline 64x32, 33 native")
+
+
+def test_ltx_refuses_reference_to_video_with_a_400(wan_server):
+    with wan_server.client() as c:
+        r = c.post(
+            "/v1/videos/generations",
+            json={
+                "model": "tiny-ltx",
+                "prompt": "<IMAGE_1> on a hill",
+                "reference_images": [image_url(solid((1, 2, 3)))],
+            },
+        )
+        assert_error(r, 400, "'tiny-ltx' does not support reference-to-video", "image-to-video")

@@ -24,8 +24,9 @@ import numpy as np
 
 from reelforge.core.errors import FAILED_PRECONDITION, INTERNAL_ERROR, SERVICE_UNAVAILABLE, JobError
 from reelforge.engines.base import RenderRequest
-from reelforge.engines.diffusers import shapes, wan
+from reelforge.engines.diffusers import ltx, shapes, wan
 from reelforge.engines.diffusers.options import CAPABILITIES, DiffusersOptions, parse, pipeline_kind
+from reelforge.engines.diffusers.plans import Plan
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -36,12 +37,12 @@ import torch  # noqa: E402 - after the environment above
 
 log = logging.getLogger("reelforge.diffusers")
 
-_CLASSES = {
-    wan.T2V: "WanPipeline",
-    wan.I2V: "WanImageToVideoPipeline",
-    wan.VACE: "WanVACEPipeline",
-    wan.V2V: "WanVideoToVideoPipeline",
-}
+# Each family module maps modes onto its pipelines: CLASSES (kind -> pipeline class),
+# route(mode, request, folder kind) -> kind, plan(request, options, kind) -> Plan,
+# finish(pipe, plan, options, kwargs) for call arguments that need the loaded pipeline, and
+# VAE_FLOAT32.
+FAMILIES: dict[str, Any] = {"wan": wan, "ltx": ltx}
+_CLASSES = {kind: name for family in FAMILIES.values() for kind, name in family.CLASSES.items()}
 
 
 class _Loaded:
@@ -50,6 +51,7 @@ class _Loaded:
     def __init__(self, options: DiffusersOptions, kind: str, base: Any, device: str):
         self.options = options
         self.kind = kind  # CAPABILITIES key
+        self.family = FAMILIES[options.family]
         self.device = device
         self.pipes: dict[str, Any] = {_kind_of(base): base}
         self.base = base
@@ -84,14 +86,19 @@ class DiffusersEngine:
                 f"model '{model_id}': {options.path} is not a diffusers folder this engine runs"
                 f" (found {kind or 'no readable model_index.json'})",
             )
+        if CAPABILITIES[kind]["family"] != options.family:
+            raise JobError(
+                FAILED_PRECONDITION,
+                f"model '{model_id}': {options.path} holds a {kind}, not a"
+                f' {options.family} model; set family = "{CAPABILITIES[kind]["family"]}"',
+            )
         device = options.device
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = _dtype(options.dtype, device)
-        # The Wan VAE is kept in float32, as its authors recommend; the rest in `dtype`.
-        torch_dtype: Any = (
-            dtype if dtype == torch.float32 else {"vae": torch.float32, "default": dtype}
-        )
+        torch_dtype: Any = dtype
+        if dtype != torch.float32 and FAMILIES[options.family].VAE_FLOAT32:
+            torch_dtype = {"vae": torch.float32, "default": dtype}
         try:
             base = diffusers.DiffusionPipeline.from_pretrained(
                 options.path, dtype=torch_dtype, local_files_only=True
@@ -136,21 +143,20 @@ class DiffusersEngine:
             raise ValueError("the diffusers engine needs the catalog model in the request")
         with self._lock:
             loaded = self._model(request.model.id, request.model.options)
-            kind = wan.route(request.mode, request, loaded.kind)
+            kind = loaded.family.route(request.mode, request, loaded.kind)
             try:
-                plan = wan.plan(request, loaded.options, kind)
+                plan = loaded.family.plan(request, loaded.options, kind)
             except ValueError as exc:
                 raise JobError(INTERNAL_ERROR, f"cannot render {request.mode}: {exc}") from None
             pipe = self._pipe(loaded, kind)
-            frames = self._run(pipe, plan, request, loaded.options)
+            frames = self._run(pipe, plan, request, loaded)
         keep = frames[plan.keep_from :]
         if plan.keep is not None:
             keep = keep[: plan.keep]
         return DiffusersClip(keep, request)
 
-    def _run(
-        self, pipe: Any, plan: wan.Plan, request: RenderRequest, options: DiffusersOptions
-    ) -> np.ndarray:
+    def _run(self, pipe: Any, plan: Plan, request: RenderRequest, loaded: _Loaded) -> np.ndarray:
+        options = loaded.options
         stopped: list[BaseException] = []
         steps = options.steps
 
@@ -179,10 +185,7 @@ class DiffusersEngine:
         )
         if options.negative_prompt is not None:
             kwargs["negative_prompt"] = options.negative_prompt
-        if plan.kind == wan.VACE:
-            kwargs["conditioning_scale"] = options.conditioning_scale
-        if plan.kind == wan.I2V:
-            _clip_context(pipe, kwargs)
+        loaded.family.finish(pipe, plan, options, kwargs)
         log.info(
             "%s: %s %dx%d, %s native frames, %d steps, conditioned on native frames %s",
             request.model.id if request.model else "?",
@@ -244,21 +247,6 @@ class DiffusersClip:
 
     def audio(self) -> np.ndarray | None:
         return None
-
-
-def _clip_context(pipe: Any, kwargs: dict[str, Any]) -> None:
-    """Wan 2.1 image-to-video models also see the image through CLIP. A plain I2V model takes
-    one image there (the last frame then conditions through the latents only); a first-last-
-    frame model (FLF2V) takes two (without a last frame, the first image twice)."""
-    config = getattr(pipe.transformer, "config", None)
-    if config is None or config.get("image_dim") is None or pipe.image_encoder is None:
-        return  # Wan 2.2: latents only
-    two = config.get("pos_embed_seq_len") is not None
-    if two == ("last_image" in kwargs):
-        return  # the pipeline's own behaviour is right
-    images = [kwargs["image"], kwargs["image"]] if two else kwargs["image"]
-    device = pipe._execution_device
-    kwargs["image_embeds"] = pipe.encode_image(images, device).reshape(1, -1, config["image_dim"])
 
 
 def _fit(image: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -13,24 +13,39 @@ from typing import Any
 
 from reelforge.core.catalog import CatalogError
 
-FAMILIES = ("wan",)
+FAMILIES = ("wan", "ltx")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 OFFLOAD = ("none", "model", "sequential")
 
 # What each diffusers pipeline class (a folder's model_index.json `_class_name`) can render.
 # `keyframes` and `last_frame` need a pipeline that can pin frames other than the first.
+_LTX = {
+    "family": "ltx",
+    "modes": {"text-to-video", "image-to-video", "extension", "edit"},
+    "pins": "all",
+}
 CAPABILITIES: dict[str, dict[str, Any]] = {
-    "WanPipeline": {"modes": {"text-to-video", "edit"}, "pins": False},
+    "WanPipeline": {"family": "wan", "modes": {"text-to-video", "edit"}, "pins": False},
     # Wan 2.2 TI2V-5B: one folder, text and image to video (first frame only).
     "WanPipeline+expand_timesteps": {
+        "family": "wan",
         "modes": {"text-to-video", "image-to-video", "extension", "edit"},
         "pins": False,
     },
-    "WanImageToVideoPipeline": {"modes": {"image-to-video", "extension"}, "pins": "last"},
+    "WanImageToVideoPipeline": {
+        "family": "wan",
+        "modes": {"image-to-video", "extension"},
+        "pins": "last",
+    },
     "WanVACEPipeline": {
+        "family": "wan",
         "modes": {"text-to-video", "image-to-video", "reference-to-video", "extension"},
         "pins": "all",
     },
+    # LTX-Video: every folder has the same modules and renders through LTXConditionPipeline.
+    "LTXConditionPipeline": _LTX,
+    "LTXPipeline": _LTX,
+    "LTXImageToVideoPipeline": _LTX,
 }
 
 
@@ -52,7 +67,25 @@ class DiffusersOptions:
     max_sequence_length: int = 512
     strength: float = 0.7  # edit: how much of the source is re-imagined
     conditioning_scale: float = 1.0  # VACE
-    context_frames: int = 5  # extension (VACE): frames of the input's end conditioned on
+    context_frames: int = 5  # extension: frames of the input's end conditioned on
+    decode_timestep: float = 0.0  # LTX 0.9.1+: the VAE decodes at this timestep ...
+    decode_noise_scale: float = 0.0  # ... with this much noise mixed in
+
+
+# Where a family's defaults differ from Wan's (an entry's own keys still win).
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "wan": {},
+    "ltx": {
+        "fps": 24,
+        "size_multiple": 32,  # VAE stride 32
+        "max_area": 768 * 512,
+        "guidance_scale": 3.0,
+        "max_sequence_length": 128,
+        "context_frames": 9,  # 8k+1: what the pipeline keeps of a conditioning video
+        "decode_timestep": 0.05,
+        "decode_noise_scale": 0.025,
+    },
+}
 
 
 _DEFAULTS = DiffusersOptions(path="")
@@ -74,6 +107,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "strength": (int, float),
     "conditioning_scale": (int, float),
     "context_frames": (int,),
+    "decode_timestep": (int, float),
+    "decode_noise_scale": (int, float),
 }
 
 
@@ -97,9 +132,11 @@ def parse(model_id: str, raw: dict[str, Any]) -> DiffusersOptions:
         values["cpu_offload"] = "model"
     elif values.get("cpu_offload") is False:
         values["cpu_offload"] = "none"
-    options = DiffusersOptions(**values)
+    family = values.get("family", _DEFAULTS.family)
+    if family not in FAMILIES:
+        raise CatalogError(f"{where}.family: {family!r} not in {list(FAMILIES)}")
+    options = DiffusersOptions(**{**FAMILY_DEFAULTS[family], **values})
     for key, allowed in (
-        ("family", FAMILIES),
         ("dtype", DTYPES),
         ("cpu_offload", OFFLOAD),
     ):
@@ -114,6 +151,8 @@ def parse(model_id: str, raw: dict[str, Any]) -> DiffusersOptions:
         raise CatalogError(f"{where}.strength: must be in (0, 1]")
     if options.context_frames < 1:
         raise CatalogError(f"{where}.context_frames: must be at least 1")
+    if family == "ltx" and options.context_frames % 8 != 1:
+        raise CatalogError(f"{where}.context_frames: LTX conditions on 8k+1 frames (1, 9, 17...)")
     if options.device not in ("auto", "cpu", "mps") and not options.device.startswith("cuda"):
         raise CatalogError(f"{where}.device: 'auto', 'cpu', 'mps' or 'cuda[:n]'")
     return options
@@ -149,14 +188,20 @@ def check_modes(
             f"{where}.path: {options.path} holds a {kind or 'unknown'} pipeline; "
             f"the diffusers engine runs {sorted(CAPABILITIES)}"
         )
+    if caps["family"] != options.family:
+        raise CatalogError(
+            f'{where}.family: {options.path} holds a {kind}; set family = "{caps["family"]}"'
+        )
     if bad := [m for m in modes if m not in caps["modes"]]:
         raise CatalogError(
             f"{where}.modes: a {kind} cannot do {bad}; it can do {sorted(caps['modes'])}"
         )
     if pins.get("max_keyframes") and caps["pins"] != "all":
-        raise CatalogError(f"{where}.max_keyframes: keyframes need a WanVACEPipeline, not {kind}")
+        raise CatalogError(
+            f"{where}.max_keyframes: keyframes need a WanVACEPipeline or an LTX folder, not {kind}"
+        )
     if pins.get("last_frame") and not caps["pins"]:
         raise CatalogError(
-            f"{where}.last_frame: a {kind} cannot pin the last frame; use a Wan 2.1 I2V/FLF2V or"
-            " VACE folder"
+            f"{where}.last_frame: a {kind} cannot pin the last frame; use a Wan 2.1 I2V/FLF2V,"
+            " a VACE or an LTX folder"
         )

@@ -1,6 +1,7 @@
 """From the contract's exact shape to the model's native one and back.
 
-Models render 4k+1 frames at their own frame rate, at sizes that are multiples of 16 (or 32)
+Models render stride*k+1 frames (Wan 4k+1, LTX 8k+1: the VAE's temporal compression) at their
+own frame rate, at sizes that are multiples of 16 (or 32)
 and within a pixel budget. Reelforge renders at the nearest such shape and resamples to exactly
 the requested width x height, 24 fps and frame count. Frame i of the output shows the native
 frame at the same point of the clip, with the first and last frames lined up exactly, so pinned
@@ -16,7 +17,7 @@ import numpy as np
 
 from reelforge.media.fit import fit_image
 
-TEMPORAL_STRIDE = 4  # the Wan and LTX VAEs: 4k+1 frames
+TEMPORAL_STRIDE = 4  # the Wan VAE: 4k+1 frames; families pass their own `stride`
 
 
 def render_size(width: int, height: int, max_area: int, multiple: int) -> tuple[int, int]:
@@ -33,16 +34,21 @@ def render_size(width: int, height: int, max_area: int, multiple: int) -> tuple[
     return w, h
 
 
-def native_frames(num_frames: int, fps: int, native_fps: int, minimum: int = 5) -> int:
-    """The 4k+1 frame count nearest to `num_frames` at `fps` re-timed to `native_fps`."""
+def native_frames(num_frames: int, fps: int, native_fps: int, stride: int = TEMPORAL_STRIDE) -> int:
+    """The stride*k+1 frame count (k >= 1) nearest to `num_frames` at `fps` re-timed to
+    `native_fps`."""
     wanted = max(1, num_frames) * native_fps / fps
-    k = max((minimum - 1) // TEMPORAL_STRIDE, round((wanted - 1) / TEMPORAL_STRIDE))
-    return TEMPORAL_STRIDE * k + 1
+    return stride * max(1, round((wanted - 1) / stride)) + 1
 
 
-def at_least_native(count: int) -> int:
-    """The smallest 4k+1 >= count."""
-    return TEMPORAL_STRIDE * math.ceil(max(0, count - 1) / TEMPORAL_STRIDE) + 1
+def at_least_native(count: int, stride: int = TEMPORAL_STRIDE) -> int:
+    """The smallest stride*k+1 >= count."""
+    return stride * math.ceil(max(0, count - 1) / stride) + 1
+
+
+def at_most_native(count: int, stride: int = TEMPORAL_STRIDE) -> int:
+    """The largest stride*k+1 <= count (1 at least)."""
+    return stride * ((max(1, count) - 1) // stride) + 1
 
 
 def native_index(i: int, num_frames: int, native: int) -> int:

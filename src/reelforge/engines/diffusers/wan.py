@@ -14,9 +14,6 @@ Every plan renders at the native shape (shapes.py); the engine resamples to the 
 
 from __future__ import annotations
 
-import collections
-import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,23 +22,18 @@ from PIL import Image
 from reelforge.engines.base import RenderRequest
 from reelforge.engines.diffusers import shapes
 from reelforge.engines.diffusers.options import DiffusersOptions
+from reelforge.engines.diffusers.plans import GREY, Plan, native_pins, source_video, tail_frames
 from reelforge.media.fit import fit_image
 
 T2V, I2V, VACE, V2V = "t2v", "i2v", "vace", "v2v"
-GREY = 128  # "nothing here" in a VACE conditioning video (0 in the model's [-1, 1] range)
-
-
-@dataclass
-class Plan:
-    """One pipeline call and which of its frames make the output."""
-
-    kind: str  # T2V, I2V, VACE or V2V
-    width: int  # native size
-    height: int
-    kwargs: dict[str, Any] = field(default_factory=dict)  # mode-specific call arguments
-    keep_from: int = 0  # the output is native frames [keep_from, keep_from + keep)
-    keep: int | None = None  # None: to the end
-    pinned_native: tuple[int, ...] = ()  # native frames conditioned on (for logs and tests)
+# The pipeline class of each kind; the folder's own is loaded, the others built with from_pipe.
+CLASSES = {
+    T2V: "WanPipeline",
+    I2V: "WanImageToVideoPipeline",
+    VACE: "WanVACEPipeline",
+    V2V: "WanVideoToVideoPipeline",
+}
+VAE_FLOAT32 = True  # the Wan VAE is kept in float32, as its authors recommend
 
 
 def route(mode: str, request: RenderRequest, pipeline_kind: str) -> str:
@@ -78,13 +70,7 @@ def plan(request: RenderRequest, options: DiffusersOptions, kind: str) -> Plan:
         return _edit(request, options, w, h)
     if request.mode == "extension":
         return _extension(request, options, w, h, fit)
-    pins: dict[int, np.ndarray] = {}
-    if request.image is not None:
-        pins[0] = request.image
-    for index, image in request.keyframes:
-        pins[shapes.native_index(index, request.num_frames, native)] = image
-    if request.last_frame is not None:
-        pins[native - 1] = request.last_frame
+    pins = native_pins(request, native)
     kwargs = {"num_frames": native}
     if pins:
         kwargs["video"], kwargs["mask"] = _conditioning(
@@ -123,7 +109,7 @@ def _extension(request: RenderRequest, options: DiffusersOptions, w: int, h: int
     if request.image is None:
         raise ValueError("an extension needs the input's last frame")
     new = shapes.native_frames(request.num_frames, request.fps, options.fps)
-    context = _tail(request, options, w, h) or [fit(request.image)]
+    context = tail_frames(request, options, w, h) or [fit(request.image)]
     context[-1] = fit(request.image)  # exactly the frame the continuation starts on
     total = shapes.at_least_native(len(context) - 1 + new)
     video, mask = _conditioning(total, w, h, dict(enumerate(context)))
@@ -138,36 +124,31 @@ def _extension(request: RenderRequest, options: DiffusersOptions, w: int, h: int
     )
 
 
-def _tail(request: RenderRequest, options: DiffusersOptions, w: int, h: int) -> list[Image.Image]:
-    """The input's last `context_frames` frames at the native frame rate, fitted."""
-    if request.source_frames is None:
-        return []
-    step = request.fps / options.fps  # source frames per native frame
-    span = math.ceil((options.context_frames - 1) * step) + 1
-    last = collections.deque(request.source_frames(), maxlen=span)
-    if not last:
-        return []
-    picks = sorted(
-        {len(last) - 1 - round(k * step) for k in range(options.context_frames)} - {-1},
-        key=int,
-    )
-    return [Image.fromarray(fit_image(last[i], w, h)) for i in picks if i >= 0]
-
-
 def _edit(request: RenderRequest, options: DiffusersOptions, w: int, h: int) -> Plan:
-    """The source re-timed to the native frame rate; only the frames used are kept, fitted."""
-    if request.source_frames is None:
-        raise ValueError("an edit needs the source video's frames")
+    """The source re-timed to the native frame rate, re-imagined by `strength`."""
     native = shapes.native_frames(request.num_frames, request.fps, options.fps)
-    wanted: dict[int, list[int]] = collections.defaultdict(list)
-    for j in range(native):  # native frame j shows source frame i
-        i = shapes.native_index(j, native, request.num_frames)
-        wanted[i].append(j)
-    video: list[Image.Image | None] = [None] * native
-    for i, frame in enumerate(request.source_frames()):
-        for j in wanted.get(i, ()):
-            video[j] = Image.fromarray(fit_image(frame, w, h))
-    for j in range(native):  # a source shorter than announced: hold its last frame
-        if video[j] is None:
-            video[j] = video[j - 1] if j else Image.new("RGB", (w, h), (GREY, GREY, GREY))
+    video = source_video(request, native, w, h)
     return Plan(V2V, w, h, {"video": video, "strength": options.strength})
+
+
+def finish(pipe: Any, plan: Plan, options: DiffusersOptions, kwargs: dict[str, Any]) -> None:
+    """Call arguments that depend on the loaded pipeline."""
+    if plan.kind == VACE:
+        kwargs["conditioning_scale"] = options.conditioning_scale
+    if plan.kind == I2V:
+        _clip_context(pipe, kwargs)
+
+
+def _clip_context(pipe: Any, kwargs: dict[str, Any]) -> None:
+    """Wan 2.1 image-to-video models also see the image through CLIP. A plain I2V model takes
+    one image there (the last frame then conditions through the latents only); a first-last-
+    frame model (FLF2V) takes two (without a last frame, the first image twice)."""
+    config = getattr(pipe.transformer, "config", None)
+    if config is None or config.get("image_dim") is None or pipe.image_encoder is None:
+        return  # Wan 2.2: latents only
+    two = config.get("pos_embed_seq_len") is not None
+    if two == ("last_image" in kwargs):
+        return  # the pipeline's own behaviour is right
+    images = [kwargs["image"], kwargs["image"]] if two else kwargs["image"]
+    device = pipe._execution_device
+    kwargs["image_embeds"] = pipe.encode_image(images, device).reshape(1, -1, config["image_dim"])
