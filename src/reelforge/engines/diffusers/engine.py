@@ -27,6 +27,7 @@ from reelforge.engines.base import RenderRequest
 from reelforge.engines.diffusers import ltx, shapes, wan
 from reelforge.engines.diffusers.options import CAPABILITIES, DiffusersOptions, parse, pipeline_kind
 from reelforge.engines.diffusers.plans import Plan
+from reelforge.media.fit import fit_image
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -233,7 +234,7 @@ class DiffusersClip:
         r = self.request
         if r.mode == "edit":
             return {}
-        fit = lambda image: _fit(image, r.width, r.height)  # noqa: E731
+        fit = lambda image: fit_image(image, r.width, r.height)  # noqa: E731
         pins = {i: fit(image) for i, image in r.keyframes}
         if r.image is not None:
             pins[0] = fit(r.image)
@@ -247,12 +248,6 @@ class DiffusersClip:
 
     def audio(self) -> np.ndarray | None:
         return None
-
-
-def _fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    from reelforge.media.fit import fit_image
-
-    return fit_image(image, width, height)
 
 
 def _dtype(name: str, device: str) -> torch.dtype:

@@ -19,13 +19,17 @@ from __future__ import annotations
 from typing import Any
 
 from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
-from PIL import Image
 
 from reelforge.engines.base import RenderRequest
 from reelforge.engines.diffusers import shapes
 from reelforge.engines.diffusers.options import DiffusersOptions
-from reelforge.engines.diffusers.plans import Plan, native_pins, source_video, tail_frames
-from reelforge.media.fit import fit_image
+from reelforge.engines.diffusers.plans import (
+    Plan,
+    extension_context,
+    native_pins,
+    picture,
+    source_video,
+)
 
 LTX = "ltx"
 CLASSES = {LTX: "LTXConditionPipeline"}
@@ -49,7 +53,9 @@ def plan(request: RenderRequest, options: DiffusersOptions, kind: str) -> Plan:
     if request.mode == "extension":
         return _extension(request, options, w, h, native)
     pins = native_pins(request, native)
-    conditions = [LTXVideoCondition(image=_fit(pins[j], w, h), frame_index=j) for j in sorted(pins)]
+    conditions = [
+        LTXVideoCondition(image=picture(pins[j], w, h), frame_index=j) for j in sorted(pins)
+    ]
     kwargs: dict[str, Any] = {"num_frames": native}
     if conditions:
         kwargs["conditions"] = conditions
@@ -57,10 +63,7 @@ def plan(request: RenderRequest, options: DiffusersOptions, kind: str) -> Plan:
 
 
 def _extension(request: RenderRequest, options: DiffusersOptions, w: int, h: int, new: int) -> Plan:
-    if request.image is None:
-        raise ValueError("an extension needs the input's last frame")
-    context = tail_frames(request, options, w, h) or [_fit(request.image, w, h)]
-    context[-1] = _fit(request.image, w, h)  # exactly the frame the continuation starts on
+    context = extension_context(request, options, w, h)
     # The pipeline keeps the first 8k+1 frames of a conditioning video: keep the last ones.
     context = context[-shapes.at_most_native(len(context), FRAME_STRIDE) :]
     if len(context) == 1:
@@ -84,7 +87,3 @@ def finish(pipe: Any, plan: Plan, options: DiffusersOptions, kwargs: dict[str, A
     kwargs["frame_rate"] = options.fps
     kwargs["decode_timestep"] = options.decode_timestep
     kwargs["decode_noise_scale"] = options.decode_noise_scale
-
-
-def _fit(rgb, w: int, h: int) -> Image.Image:
-    return Image.fromarray(fit_image(rgb, w, h))

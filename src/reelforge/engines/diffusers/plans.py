@@ -31,6 +31,11 @@ class Plan:
     pinned_native: tuple[int, ...] = ()  # native frames conditioned on (for logs and tests)
 
 
+def picture(rgb: Any, w: int, h: int) -> Image.Image:
+    """An RGB array fitted to the native size, as the pipelines take it."""
+    return Image.fromarray(fit_image(rgb, w, h))
+
+
 def native_pins(request: RenderRequest, native: int) -> dict[int, Any]:
     """The request's pinned images (first frame, keyframes, last frame) by native frame."""
     pins: dict[int, Any] = {}
@@ -58,7 +63,19 @@ def tail_frames(
         {len(last) - 1 - round(k * step) for k in range(options.context_frames)} - {-1},
         key=int,
     )
-    return [Image.fromarray(fit_image(last[i], w, h)) for i in picks if i >= 0]
+    return [picture(last[i], w, h) for i in picks if i >= 0]
+
+
+def extension_context(
+    request: RenderRequest, options: DiffusersOptions, w: int, h: int
+) -> list[Image.Image]:
+    """An extension's conditioning frames: the input's end, closing exactly on the frame the
+    continuation starts on (the contract's `image`, the input's last frame)."""
+    if request.image is None:
+        raise ValueError("an extension needs the input's last frame")
+    context = tail_frames(request, options, w, h) or [picture(request.image, w, h)]
+    context[-1] = picture(request.image, w, h)
+    return context
 
 
 def source_video(request: RenderRequest, native: int, w: int, h: int) -> list[Image.Image]:
@@ -72,7 +89,7 @@ def source_video(request: RenderRequest, native: int, w: int, h: int) -> list[Im
     video: list[Image.Image | None] = [None] * native
     for i, frame in enumerate(request.source_frames()):
         for j in wanted.get(i, ()):
-            video[j] = Image.fromarray(fit_image(frame, w, h))
+            video[j] = picture(frame, w, h)
     for j in range(native):  # a source shorter than announced: hold its last frame
         if video[j] is None:
             video[j] = video[j - 1] if j else Image.new("RGB", (w, h), (GREY, GREY, GREY))

@@ -22,8 +22,14 @@ from PIL import Image
 from reelforge.engines.base import RenderRequest
 from reelforge.engines.diffusers import shapes
 from reelforge.engines.diffusers.options import DiffusersOptions
-from reelforge.engines.diffusers.plans import GREY, Plan, native_pins, source_video, tail_frames
-from reelforge.media.fit import fit_image
+from reelforge.engines.diffusers.plans import (
+    GREY,
+    Plan,
+    extension_context,
+    native_pins,
+    picture,
+    source_video,
+)
 
 T2V, I2V, VACE, V2V = "t2v", "i2v", "vace", "v2v"
 # The pipeline class of each kind; the folder's own is loaded, the others built with from_pipe.
@@ -54,7 +60,7 @@ def plan(request: RenderRequest, options: DiffusersOptions, kind: str) -> Plan:
         request.width, request.height, options.max_area, options.size_multiple
     )
     native = shapes.native_frames(request.num_frames, request.fps, options.fps)
-    fit = lambda rgb: Image.fromarray(fit_image(rgb, w, h))  # noqa: E731
+    fit = lambda rgb: picture(rgb, w, h)  # noqa: E731
     if kind == T2V:
         return Plan(T2V, w, h, {"num_frames": native})
     if kind == I2V:
@@ -69,7 +75,7 @@ def plan(request: RenderRequest, options: DiffusersOptions, kind: str) -> Plan:
     if kind == V2V:
         return _edit(request, options, w, h)
     if request.mode == "extension":
-        return _extension(request, options, w, h, fit)
+        return _extension(request, options, w, h)
     pins = native_pins(request, native)
     kwargs = {"num_frames": native}
     if pins:
@@ -103,14 +109,11 @@ def _thumbnail(rgb: np.ndarray, w: int, h: int) -> Image.Image:
     return image
 
 
-def _extension(request: RenderRequest, options: DiffusersOptions, w: int, h: int, fit) -> Plan:
+def _extension(request: RenderRequest, options: DiffusersOptions, w: int, h: int) -> Plan:
     """VACE: the input's end as pinned context, then the new segment (which starts on the
     input's last frame, as the contract's continuation does)."""
-    if request.image is None:
-        raise ValueError("an extension needs the input's last frame")
+    context = extension_context(request, options, w, h)
     new = shapes.native_frames(request.num_frames, request.fps, options.fps)
-    context = tail_frames(request, options, w, h) or [fit(request.image)]
-    context[-1] = fit(request.image)  # exactly the frame the continuation starts on
     total = shapes.at_least_native(len(context) - 1 + new)
     video, mask = _conditioning(total, w, h, dict(enumerate(context)))
     return Plan(
