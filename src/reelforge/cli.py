@@ -205,14 +205,13 @@ def _open_backend(settings: Settings):
     """The catalog, job store (schema in place) and storage, or exit saying what is wrong."""
     from reelforge.core.catalog import Catalog, CatalogError
     from reelforge.jobs.store import JobStore
+    from reelforge.moderation.preflight import unavailable
     from reelforge.storage import StorageError, storage_for
 
     try:
         catalog = Catalog.load(settings.catalog_file)
     except CatalogError as exc:
         sys.exit(f"catalog: {exc}")
-    from reelforge.moderation.preflight import unavailable
-
     # Fail closed: workers never render unmoderated (an API-only process moderates nothing).
     if settings.workers > 0 and (problem := unavailable(catalog.moderation)):
         sys.exit(problem)
