@@ -2,17 +2,25 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+SERVE_STAMP := $(VENV)/.installed-serve
 STAMP := $(VENV)/.installed
 NODE_DIR := tests/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
 .PHONY: install node-deps serve test lint bench clean
 
-$(STAMP): pyproject.toml
+# Serving needs only the package itself (no torch): the preview engine, moderation, SQLite.
+$(SERVE_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q torch==2.13.0  # the local CPU wheel, before anything asks for torch
-	$(BIN)/python -m pip install -q -e '.[test,postgres,s3,moderation,diffusers]'
+	$(BIN)/python -m pip install -q -e .
+	touch $(SERVE_STAMP)
+
+# The tests need the rest: every extra, with the local CPU torch wheel first so nothing pulls a
+# CUDA build.
+$(STAMP): pyproject.toml $(SERVE_STAMP)
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[test,postgres,s3,diffusers]'
 	touch $(STAMP)
 
 # Node tools pinned by package-lock.json: the Vercel AI SDK (tests/e2e/test_ai_sdk.py) and s3rver.
@@ -24,7 +32,7 @@ node-deps: $(NODE_STAMP)
 
 install: $(STAMP)
 
-serve: $(STAMP)
+serve: $(SERVE_STAMP)
 	$(BIN)/reelforge serve --host 127.0.0.1 --port 8000 --data-dir ./.reelforge
 
 test: $(STAMP) $(NODE_STAMP) lint
@@ -33,6 +41,7 @@ test: $(STAMP) $(NODE_STAMP) lint
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_preview_render.py

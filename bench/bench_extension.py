@@ -17,7 +17,7 @@ from reelforge.core.catalog import Catalog
 from reelforge.core.spec import EXTENSION, GENERATION, InputRef, VideoRequest, build_spec
 from reelforge.engines.preview import PreviewEngine
 from reelforge.jobs.render import InputLoader, Renderer
-from reelforge.media.fetch import FetchPolicy
+from reelforge.net.policy import FetchPolicy
 from reelforge.storage.local import LocalStorage
 
 RUNS = 3

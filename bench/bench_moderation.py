@@ -22,9 +22,9 @@ from reelforge.core.catalog import Catalog
 from reelforge.core.spec import EDIT, GENERATION, InputRef, VideoRequest, build_spec
 from reelforge.engines.preview import PreviewEngine
 from reelforge.jobs.render import InputLoader, Renderer
-from reelforge.media.fetch import FetchPolicy
 from reelforge.moderation.images import letterbox
 from reelforge.moderation.moderator import Moderator
+from reelforge.net.policy import FetchPolicy
 from reelforge.storage.local import LocalStorage
 
 RUNS = 3

@@ -17,10 +17,11 @@ import av
 import numpy as np
 import pytest
 
+from reelforge.core.errors import InputError
 from reelforge.core.sizes import capped_size
 from reelforge.media import decode, fetch
 from reelforge.media.decode import audio_samples, last_frame, video_frames
-from reelforge.media.fetch import InputError, probe_video
+from reelforge.media.probe import probe_video
 
 FPS = 24
 

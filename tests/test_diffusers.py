@@ -17,6 +17,7 @@ import torch
 
 from reelforge.core.catalog import Catalog, CatalogError
 from reelforge.core.errors import JobError
+from reelforge.engines import check_catalog
 from reelforge.engines.base import RenderRequest
 from reelforge.engines.diffusers import shapes
 from reelforge.engines.diffusers.engine import DiffusersEngine
@@ -92,7 +93,9 @@ def test_catalog_checks_diffusers_options_at_load(tiny_models, tmp_path):
     def load(text: str) -> Catalog:
         path = tmp_path / "c.toml"
         path.write_text(text)
-        return Catalog.load(path)
+        catalog = Catalog.load(path)
+        check_catalog(catalog)  # the engines check their own keys (as serve and worker do)
+        return catalog
 
     head = '[models."m"]\nengine = "diffusers"\n'
     with pytest.raises(CatalogError, match="path"):
@@ -255,9 +258,10 @@ def test_torch_is_imported_only_when_a_model_uses_the_engine(tiny_models, tmp_pa
     script = (
         "import sys\n"
         "from reelforge.core.catalog import Catalog\n"
-        "from reelforge.jobs.worker import available_engines\n"
+        "from reelforge.engines import available_engines, check_catalog\n"
         "assert sorted(available_engines(Catalog.load())) == ['preview']\n"
-        "catalog = Catalog.load(sys.argv[1])  # options checked, still no torch\n"
+        "catalog = Catalog.load(sys.argv[1])\n"
+        "check_catalog(catalog)  # options checked, still no torch\n"
         "assert 'torch' not in sys.modules and 'diffusers' not in sys.modules\n"
         "assert sorted(available_engines(catalog)) == ['diffusers', 'preview']\n"
         "assert 'torch' in sys.modules\n"

@@ -1,4 +1,4 @@
-"""Tests for reelforge.media.fetch: URL safety, capped fetching, image sniffing, video probing.
+"""Tests for reelforge.net and media.probe: URL safety, capped fetching, image and video sniffing.
 
 A real HTTP server runs on 127.0.0.1 (ephemeral port) in a thread. Since loopback is exactly what
 the SSRF guard refuses, fetch tests either set allow_private=True or monkeypatch the resolver /
@@ -26,17 +26,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from reelforge.media import fetch
-from reelforge.media.fetch import (
-    FetchPolicy,
-    InputError,
-    check_url,
-    fetch_bytes,
-    is_public_address,
-    parse_data_url,
-    probe_video,
-    sniff_image,
-)
+from reelforge.core.errors import InputError
+from reelforge.media.probe import probe_video, sniff_image
+from reelforge.net import fetch, policy
+from reelforge.net.data_url import parse_data_url
+from reelforge.net.fetch import fetch_bytes
+from reelforge.net.policy import FetchPolicy, check_url, is_public_address
 
 FIELD = "image.url"
 PRIVATE = FetchPolicy(allow_private=True)
@@ -235,21 +230,21 @@ def fake_dns(monkeypatch: pytest.MonkeyPatch, table: dict[str, list[str]]) -> li
     """Replace name resolution; returns the list of looked-up hosts."""
     seen: list[str] = []
 
-    def resolve(host: str, port: int) -> list[fetch.IPAddress]:
+    def resolve(host: str, port: int) -> list[policy.IPAddress]:
         seen.append(host)
         if host not in table:
             raise OSError("no such host")
         return [ipaddress.ip_address(a) for a in table[host]]
 
-    monkeypatch.setattr(fetch, "_resolve", resolve)
+    monkeypatch.setattr(policy, "_resolve", resolve)
     return seen
 
 
 def only_loopback_1_is_public(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pretend 127.0.0.1 is a public address so the test server plays 'the internet'."""
-    real = fetch.is_public_address
+    real = policy.is_public_address
     monkeypatch.setattr(
-        fetch,
+        policy,
         "is_public_address",
         lambda addr: addr == ipaddress.ip_address("127.0.0.1") or real(addr),
     )

@@ -51,7 +51,7 @@ def figure(width: int = 848, height: int = 480) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def policy() -> Policy:
-    return Catalog.load().moderation
+    return Policy.from_catalog(Catalog.load())
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def _write(tmp_path: Path, toml: str) -> Path:
 
 
 def custom_policy(tmp_path: Path, toml: str) -> Policy:
-    return Catalog.load(_write(tmp_path, toml)).moderation
+    return Policy.from_catalog(Catalog.load(_write(tmp_path, toml)))
 
 
 # --- the policy ---------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def test_the_product_moderates_by_default(policy):
     assert policy.images.labels["BUTTOCKS_EXPOSED"] == 0.5
     assert policy.images.output_frames_per_second == 1.0
     assert unavailable(policy) is None  # the [moderation] extra is installed here
-    assert not Policy().enabled and not Catalog([]).moderation.enabled  # in code: off
+    assert not Policy().enabled and not Policy.from_catalog(Catalog([])).enabled  # in code: off
 
 
 def test_operator_overrides_merge_key_by_key(tmp_path):
@@ -110,7 +110,7 @@ def test_operator_overrides_merge_key_by_key(tmp_path):
     assert merged.images.output_frames_per_second == 2.0
     off = custom_policy(tmp_path, "[moderation]\nenabled = false\n")
     assert not off.runs("prompt") and not off.needs_images
-    labels = Catalog.load().moderation.images.labels
+    labels = Policy.from_catalog(Catalog.load()).images.labels
     no_labels = custom_policy(
         tmp_path, "[moderation.images.labels]\n" + "".join(f"{k} = false\n" for k in labels)
     )
@@ -260,10 +260,11 @@ def test_policy_thresholds_trip_on_the_detector_scores(tmp_path, moderator):
     strict = custom_policy(tmp_path, "[moderation.images.labels]\nBUTTOCKS_EXPOSED = 0.95\n")
     assert Moderator(strict).check_inputs(request(image=image)) is None
     # a label set chosen here: the figure is not a face, whatever the threshold
+    labels = Policy.from_catalog(Catalog.load()).images.labels
     faces = custom_policy(
         tmp_path,
         "[moderation.images.labels]\n"
-        + "".join(f"{label} = false\n" for label in Catalog.load().moderation.images.labels)
+        + "".join(f"{label} = false\n" for label in labels)
         + "FACE_FEMALE = 0.05\nFACE_MALE = 0.05\n",
     )
     assert Moderator(faces).check_inputs(request(image=image)) is None
@@ -363,7 +364,7 @@ def test_an_extension_checks_the_original_it_copies(tmp_path):
     never seen by `watch`) is sampled as output, and the render is withheld: no file left."""
     from reelforge.core.spec import EXTENSION, InputRef, VideoRequest, build_spec
     from reelforge.jobs.render import InputLoader, Renderer
-    from reelforge.media.fetch import FetchPolicy
+    from reelforge.net.policy import FetchPolicy
     from reelforge.storage.local import LocalStorage
 
     # 2 s of the figure, then 1 s of something else: the continuation starts from the latter
@@ -391,7 +392,7 @@ def test_an_extension_checks_the_original_it_copies(tmp_path):
         {"preview": PreviewEngine()},
         InputLoader(storage, FetchPolicy()),
         tmp_path / "tmp",
-        Moderator(catalog.moderation),
+        Moderator(Policy.from_catalog(catalog)),
     )
     video = InputRef(blob="inputs/job/0", field="video.url")
     keep_going = VideoRequest(model="grok-imagine-video", prompt="keep going", video=video)

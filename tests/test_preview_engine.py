@@ -12,6 +12,7 @@ import pytest
 
 from reelforge.engines.base import AUDIO_RATE, RenderRequest
 from reelforge.engines.preview import PreviewEngine
+from reelforge.engines.preview.audio import procedural_audio
 from reelforge.engines.preview.references import (
     direct,
     motion_of,
@@ -19,7 +20,6 @@ from reelforge.engines.preview.references import (
     strip_placeholders,
 )
 from reelforge.engines.preview.scene import CameraMove, read_camera, read_prompt
-from reelforge.media.audio import procedural_audio
 from reelforge.media.encode import encode_clip
 from reelforge.media.fit import fit_image
 

@@ -28,6 +28,8 @@ class Settings:
     public_url: str | None = None  # base of the URLs handed out; default: the request's own
     lease_ttl: float = 30.0  # how long a silent worker keeps a job before another may take it
     max_attempts: int = 3
+    drain_timeout: float = 30.0  # on SIGTERM: how long running jobs and requests may finish
+    migrate: bool = True  # upgrade the database schema at start (else refuse if it is behind)
     max_body_bytes: int = 100 * 1024 * 1024
     idempotency_ttl: float = DAY  # how long an Idempotency-Key answers with the same job
     webhook_url: str | None = None  # server-wide default for jobs that name none

@@ -12,7 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -172,6 +172,21 @@ class FileStore:
         if record is None:
             raise ApiError(404, f"{field}: no file with id '{file_id}'", field=field)
         return record
+
+    def content(self, owner: str, file_id: str) -> tuple[FileRecord, Path | BinaryIO]:
+        """The owner's file and its bytes: a local path, or a stream from remote storage (the
+        caller closes it). 404 when the file, or its contents, are gone."""
+        record = self.require(owner, file_id)
+        path = self.storage.local_path(record.key)
+        if path is not None:
+            if path.is_file():
+                return record, path
+        else:
+            try:
+                return record, self.storage.open(record.key)
+            except FileNotFoundError:
+                pass
+        raise ApiError(404, f"file_id: no file with id '{file_id}'")
 
     def list(
         self, owner: str, *, purpose: str | None = None, limit: int = MAX_LIST

@@ -1,6 +1,6 @@
-"""The operations every surface calls: create a job, read it back, list models.
+"""The operations every surface calls on jobs: create, read back, list, cancel.
 
-Surfaces (REST now, gRPC later) only translate wire shapes; every rule lives here or in `core`.
+Surfaces (REST, gRPC) only translate wire shapes; every rule lives here or in `core`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from reelforge.config import Settings
 from reelforge.core.catalog import Catalog
-from reelforge.core.errors import ApiError, invalid
+from reelforge.core.errors import ApiError, InputError, invalid
 from reelforge.core.spec import InputRef, JobSpec, VideoRequest, build_spec, check_input_video
 from reelforge.files import FileStore
 from reelforge.jobs.store import (
@@ -28,14 +28,9 @@ from reelforge.jobs.store import (
     JobStore,
     Webhook,
 )
-from reelforge.media.fetch import (
-    FetchPolicy,
-    InputError,
-    check_url,
-    parse_data_url,
-    probe_video,
-    sniff_image,
-)
+from reelforge.media.probe import probe_video, sniff_image
+from reelforge.net.data_url import parse_data_url
+from reelforge.net.policy import FetchPolicy, check_url
 from reelforge.storage.base import Storage
 from reelforge.storage.local import load_secret
 
@@ -69,13 +64,20 @@ class Page:
 
 
 class VideoService:
-    def __init__(self, settings: Settings, store: JobStore, storage: Storage, catalog: Catalog):
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        storage: Storage,
+        catalog: Catalog,
+        files: FileStore,
+    ):
         self.settings = settings
         self.store = store
         self.storage = storage
         self.catalog = catalog
         self.fetch_policy = FetchPolicy(allow_private=settings.allow_private_urls)
-        self.files = FileStore(store.engine, storage)
+        self.files = files  # for `file_id` inputs
         # Called after each new job: wakes this process's idle workers (set by `serve`).
         self.on_new_job: Callable[[], None] = lambda: None
         self.webhook_secret = (
@@ -256,6 +258,11 @@ class VideoService:
         if view.status == PENDING and (position := self.store.queue_position(job)) is not None:
             view = dataclasses.replace(view, queue_position=position)
         return view
+
+    def job_states(self, job_ids: list[str]) -> dict[str, tuple[str, int]]:
+        """(wire status, progress) of each existing job, for watchers; no owner check (the
+        caller already read each job as its owner)."""
+        return self.store.states(job_ids)
 
     def _status_of(self, job: Job) -> str:
         """The wire status: a finished job past its retention reads expired even before the

@@ -233,9 +233,10 @@ def rest_base_url(settings: Settings) -> str:
 
 
 def start_server(
-    service: VideoService, keys: KeyChecker, host: str, port: int, *, threads: int = 8
+    service: VideoService, keys: KeyChecker, settings: Settings, *, threads: int = 8
 ) -> grpc.Server:
-    """Serve `xai_api.Video` on host:port; raise RuntimeError if the port cannot be bound."""
+    """Serve `xai_api.Video` on settings' host and gRPC port; RuntimeError if it cannot bind."""
+    host, port = settings.host, settings.grpc_port
     server = grpc.server(
         ThreadPoolExecutor(max_workers=threads, thread_name_prefix="reelforge-grpc"),
         options=[
@@ -244,7 +245,7 @@ def start_server(
             ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
         ],
     )
-    servicer = VideoServicer(service, keys, rest_base_url(service.settings))
+    servicer = VideoServicer(service, keys, rest_base_url(settings))
     video_pb2_grpc.add_VideoServicer_to_server(servicer, server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:

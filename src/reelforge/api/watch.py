@@ -11,17 +11,16 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from reelforge.jobs.store import JobStore
-
 log = logging.getLogger("reelforge.api")
 
 State = tuple[str, int] | None  # (wire status, progress); None: no such job
 Until = Callable[[State], bool]
+States = Callable[[list[str]], dict[str, tuple[str, int]]]
 
 
 class JobWatcher:
-    def __init__(self, store: JobStore, interval: float = 0.05):
-        self.store = store
+    def __init__(self, states: States, interval: float = 0.05):
+        self.states = states  # job ids -> {id: (wire status, progress)}; missing: no such job
         self.interval = interval
         self._waiting: dict[str, list[tuple[Until, asyncio.Future[None]]]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -62,7 +61,7 @@ class JobWatcher:
         while self._waiting:
             ids = list(self._waiting)
             try:
-                states = await asyncio.to_thread(self.store.states, ids)
+                states = await asyncio.to_thread(self.states, ids)
             except Exception:  # a transient DB error: waiters wait on, or time out
                 log.exception("could not read job states")
                 states = None

@@ -2,7 +2,8 @@
 
 Limits live here and nowhere else. The built-in catalog (catalog.toml beside this file) can be
 extended or overridden with `--catalog FILE`; a model named in both is merged key by key.
-The `[moderation]` table is the content policy (see reelforge.moderation.policy).
+Other top-level tables (`[moderation]`, the content policy) are kept raw in `Catalog.tables`,
+and each engine's own keys raw in `Model.options`: the layers that own them check them at start-up.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from reelforge.core.sizes import ASPECT_RATIOS, RESOLUTIONS
-from reelforge.moderation.policy import Policy, PolicyError
 
 MODES = ("text-to-video", "image-to-video", "reference-to-video", "edit", "extension")
 
@@ -161,7 +161,7 @@ def _model(model_id: str, raw: dict[str, Any]) -> Model:
         last_frame=bool(raw.get("last_frame", False)),
         frame_pinning=bool(raw.get("frame_pinning", False)),
         voices=tuple(v.lower() for v in raw.get("voices", ())),
-        options=_engine_options(model_id, engine, modes, raw),
+        options=_engine_options(raw),
     )
 
 
@@ -170,18 +170,9 @@ def _defaulted(given: dict[str, Any], defaults: dict[str, Any], modes: tuple[str
     return {**{m: defaults[m] for m in modes if m in defaults}, **given}
 
 
-def _engine_options(
-    model_id: str, engine: str, modes: tuple[str, ...], raw: dict[str, Any]
-) -> dict[str, Any]:
-    """The engine's own keys; a diffusers model's are checked now, so a typo fails start-up."""
-    options = {k: v for k, v in raw.items() if k not in _KNOWN_KEYS}
-    if engine == "diffusers":
-        from reelforge.engines.diffusers.options import check_modes, parse  # no torch
-
-        parsed = parse(model_id, options)
-        pins = {k: raw.get(k) for k in ("max_keyframes", "last_frame")}
-        check_modes(model_id, parsed, modes, pins)
-    return options
+def _engine_options(raw: dict[str, Any]) -> dict[str, Any]:
+    """The keys this module does not know: the engine's own, checked by the engine at start-up."""
+    return {k: v for k, v in raw.items() if k not in _KNOWN_KEYS}
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -195,8 +186,8 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 class Catalog:
-    def __init__(self, models: list[Model], moderation: Policy | None = None):
-        self.moderation = moderation or Policy()  # the `[moderation]` table; Policy() is off
+    def __init__(self, models: list[Model], tables: dict[str, Any] | None = None):
+        self.tables = tables or {}  # top-level tables besides `models`, e.g. `moderation`
         # An alias naming another model's id takes that name over, and the other model leaves
         # the catalog: `aliases = ["grok-imagine-video"]` on a local model serves apps that ask
         # for the hosted model's name.
@@ -231,8 +222,5 @@ class Catalog:
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise CatalogError(f"cannot read catalog {extra_file}: {exc}") from None
             raw = _merge(raw, extra)
-        try:
-            moderation = Policy.from_toml(raw.get("moderation", {}))
-        except PolicyError as exc:
-            raise CatalogError(str(exc)) from None
-        return cls([_model(mid, spec) for mid, spec in raw.get("models", {}).items()], moderation)
+        models = [_model(mid, spec) for mid, spec in raw.get("models", {}).items()]
+        return cls(models, {k: v for k, v in raw.items() if k != "models"})

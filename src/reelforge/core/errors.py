@@ -63,3 +63,18 @@ class JobError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class InputError(Exception):
+    """A user-supplied input is unusable; `field` names it the way the request body does.
+
+    Raised where inputs are fetched, sniffed and probed; callers make it a 400 at request time or
+    an `invalid_argument` job failure at render time."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field, message)
+        self.field = field
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"

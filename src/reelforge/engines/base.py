@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from reelforge.media.clip import AUDIO_RATE, FPS, Clip
+
 if TYPE_CHECKING:
     from reelforge.core.catalog import Model
 
-FPS = 24
-AUDIO_RATE = 48_000
+__all__ = ["AUDIO_RATE", "FPS", "Clip", "Engine", "RenderRequest"]
 
 
 @dataclass(frozen=True)
@@ -56,16 +57,6 @@ class RenderRequest:
     @property
     def duration_s(self) -> float:
         return self.num_frames / self.fps
-
-
-class Clip(Protocol):
-    """A rendered clip: frames are produced lazily so memory stays flat whatever the duration."""
-
-    def frames(self) -> Iterator[np.ndarray]: ...
-
-    def audio(self) -> np.ndarray | None:
-        """Stereo float32 samples in [-1, 1], shape (n, 2), at AUDIO_RATE, or None for silence."""
-        ...
 
 
 class Engine(Protocol):

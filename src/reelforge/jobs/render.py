@@ -14,17 +14,19 @@ from pathlib import Path
 import numpy as np
 
 from reelforge.core.catalog import Catalog, Model
-from reelforge.core.errors import INVALID_ARGUMENT, JobError
+from reelforge.core.errors import INVALID_ARGUMENT, InputError, JobError
 from reelforge.core.pricing import cost_ticks
 from reelforge.core.sizes import capped_size, frame_size, nearest_aspect_ratio, resolution_of
 from reelforge.core.spec import InputRef, JobSpec, check_input_video
 from reelforge.engines.base import AUDIO_RATE, FPS, Clip, Engine, RenderRequest
 from reelforge.media.decode import audio_samples, last_frame, video_frames
 from reelforge.media.encode import NotCopyable, encode_clip
-from reelforge.media.fetch import FetchPolicy, InputError, fetch_bytes, probe_video, sniff_image
 from reelforge.media.fit import image_from_bytes
+from reelforge.media.probe import probe_video, sniff_image
 from reelforge.moderation.moderator import Moderator, Verdict
 from reelforge.moderation.policy import Policy
+from reelforge.net.fetch import fetch_bytes
+from reelforge.net.policy import FetchPolicy
 from reelforge.storage.base import Storage
 
 Progress = Callable[[int, int], None]

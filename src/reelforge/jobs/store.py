@@ -149,6 +149,11 @@ class JobStore:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def ping(self) -> None:
+        """Raises when the database does not answer."""
+        with self.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
     # --- API side -------------------------------------------------------------------------
 
     def add(

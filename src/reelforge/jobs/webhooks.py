@@ -27,7 +27,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from reelforge.media.fetch import FetchPolicy, InputError, apost
+from reelforge.core.errors import InputError
+from reelforge.net.client import apost
+from reelforge.net.policy import FetchPolicy
 
 log = logging.getLogger("reelforge.webhooks")
 

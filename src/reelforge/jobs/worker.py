@@ -15,6 +15,7 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,13 +24,13 @@ from reelforge.config import Settings
 from reelforge.core.catalog import Catalog
 from reelforge.core.errors import INTERNAL_ERROR, JobError
 from reelforge.core.spec import JobSpec
-from reelforge.engines.base import Engine
+from reelforge.engines import available_engines
 from reelforge.jobs.render import InputLoader, Renderer
 from reelforge.jobs.store import Claim, JobStore
 from reelforge.jobs.wakeup import JobListener, can_notify
-from reelforge.media.fetch import FetchPolicy
 from reelforge.moderation.moderator import Moderator
-from reelforge.storage import storage_for
+from reelforge.moderation.policy import Policy
+from reelforge.net.policy import FetchPolicy
 from reelforge.storage.base import Storage
 
 log = logging.getLogger("reelforge.worker")
@@ -44,21 +45,15 @@ class Abandon(Exception):
     """Stop rendering this job: the lease was lost or the worker is shutting down."""
 
 
-def available_engines(catalog: Catalog | None = None) -> dict[str, Engine]:
-    """The engines this worker can run. The diffusers engine (torch) is imported only when the
-    catalog has a model that uses it; it loads each model's pipeline on its first job."""
-    from reelforge.engines.preview import PreviewEngine
-
-    engines: dict[str, Engine] = {"preview": PreviewEngine()}
-    if catalog is not None and any(m.engine == "diffusers" for m in catalog.models.values()):
-        from reelforge.engines.diffusers.engine import DiffusersEngine
-
-        engines["diffusers"] = DiffusersEngine()
-    return engines
-
-
 class Worker:
-    def __init__(self, settings: Settings, store: JobStore, storage: Storage, catalog: Catalog):
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        storage: Storage,
+        catalog: Catalog,
+        policy: Policy | None = None,
+    ):
         self.store = store
         self.storage = storage
         self.renderer = Renderer(
@@ -66,14 +61,26 @@ class Worker:
             available_engines(catalog),
             InputLoader(storage, FetchPolicy(allow_private=settings.allow_private_urls)),
             settings.tmp_dir,
-            Moderator(catalog.moderation),
+            Moderator(policy or Policy.from_catalog(catalog)),
         )
         self.renderer.moderator.warm_up()  # loads its models while the worker waits for work
-        self.stopping = threading.Event()
+        self.drain_timeout = settings.drain_timeout
+        self.draining = threading.Event()  # take no new job; finish the current one
+        self.stopping = threading.Event()  # give the current job back now
+
+    def drain(self) -> None:
+        """SIGTERM: claim nothing more; the job in hand may finish within the drain timeout,
+        after which it is handed back (re-queued for another worker, never failed)."""
+        if self.draining.is_set():
+            return
+        self.draining.set()
+        timer = threading.Timer(self.drain_timeout, self.stopping.set)
+        timer.daemon = True
+        timer.start()
 
     def run_forever(self, wake: Any = None, idle_poll: float = IDLE_POLL_S) -> None:
         """Work until stopped; when idle, poll every `idle_poll` s or sooner when `wake` is set."""
-        while not self.stopping.is_set():
+        while not self.stopping.is_set() and not self.draining.is_set():
             try:
                 if self.run_once():
                     continue
@@ -82,7 +89,7 @@ class Worker:
                 self.stopping.wait(DB_RETRY_S)
                 continue
             if wake is None:
-                self.stopping.wait(idle_poll)
+                self.draining.wait(idle_poll)
             elif wake.wait(idle_poll):
                 wake.clear()  # a lost wake-up only costs one poll interval
 
@@ -168,30 +175,33 @@ def _die_with_parent() -> None:
         pass
 
 
-def worker_main(
-    settings: Settings, parent_pid: int, wake: Any = None, idle_poll: float = IDLE_POLL_S
-) -> None:
+def run_worker_process(worker: Worker, wake: Any, idle_poll: float) -> None:
+    """The body of a worker process: work until SIGTERM (drain) or SIGINT."""
+    signal.signal(signal.SIGTERM, lambda *_: worker.drain())
+    signal.signal(signal.SIGINT, lambda *_: worker.drain())
+    worker.run_forever(wake, idle_poll)
+    if worker.draining.is_set():
+        log.info("drained: worker %s exits", os.getpid())
+
+
+def start_worker_process(parent_pid: int) -> bool:
+    """First thing in a worker process: die with the parent; False if it is already gone."""
     _die_with_parent()
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
-        return
+        return False
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    store = JobStore(
-        settings.db_url, lease_ttl=settings.lease_ttl, max_attempts=settings.max_attempts
-    )
-    worker = Worker(settings, store, storage_for(settings), Catalog.load(settings.catalog_file))
-    signal.signal(signal.SIGTERM, lambda *_: worker.stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: worker.stopping.set())
-    try:
-        worker.run_forever(wake, idle_poll)
-    finally:
-        store.dispose()
+    return True
 
 
 class WorkerPool:
-    """The server's worker processes, replaced when one dies (a crash or the OOM killer)."""
+    """The server's worker processes, replaced when one dies (a crash or the OOM killer).
 
-    def __init__(self, settings: Settings):
+    `target(settings, parent_pid, wake, idle_poll)` is a worker process's main function (a
+    module-level function: the processes are spawned, not forked)."""
+
+    def __init__(self, settings: Settings, target: Callable[..., None]):
         self.settings = settings
+        self.target = target
         self.procs: list[multiprocessing.Process] = []
         self._ctx = multiprocessing.get_context("spawn")  # no inherited loop, threads or DB handles
         self._stopping = threading.Event()
@@ -208,7 +218,7 @@ class WorkerPool:
 
     def _spawn(self, n: int) -> multiprocessing.Process:
         proc = self._ctx.Process(
-            target=worker_main,
+            target=self.target,
             args=(self.settings, os.getpid(), self._wake, self._idle_poll),
             name=f"reelforge-worker-{n}",
         )
@@ -234,7 +244,11 @@ class WorkerPool:
                     proc.join()
                     self.procs[n] = self._spawn(n)
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float | None = None) -> None:
+        """SIGTERM every worker (each drains: finishes its job within the drain timeout, or
+        hands it back), then wait; a worker still there after `timeout` is killed."""
+        if timeout is None:
+            timeout = self.settings.drain_timeout + 5.0
         self._stopping.set()
         if self._supervisor is not None:
             self._supervisor.join()

@@ -15,13 +15,8 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from reelforge.media.fetch import (
-    InputError,
-    frame_rotation,
-    limit_decoder,
-    open_video,
-    video_stream,
-)
+from reelforge.core.errors import InputError
+from reelforge.media.probe import frame_rotation, limit_decoder, open_video, video_stream
 
 MAX_BAD_RUN = 24  # packets in a row that fail to decode before the input counts as corrupt
 MAX_AUDIO_S = 120.0  # audio_samples() never decodes more than this (memory stays bounded)

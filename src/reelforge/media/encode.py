@@ -19,7 +19,7 @@ import av
 import numpy as np
 from av.video.reformatter import ColorPrimaries, ColorRange, Colorspace, ColorTrc
 
-from reelforge.engines.base import AUDIO_RATE, FPS, Clip, RenderRequest
+from reelforge.media.clip import AUDIO_RATE, FPS, Clip, ClipFormat
 from reelforge.media.x264 import x264_determinism
 
 VIDEO_CODEC: Final = "libx264"
@@ -244,7 +244,7 @@ def _annex_b(sample: bytes, avcc: bytes) -> bytes:
 
 def encode_clip(
     clip: Clip,
-    request: RenderRequest,
+    request: ClipFormat,
     path: str | Path,
     progress: ProgressFn | None = None,
     head: str | Path | None = None,

@@ -13,7 +13,7 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from reelforge.engines.base import FPS, Clip
+from reelforge.media.clip import FPS, Clip
 from reelforge.media.decode import video_frames
 from reelforge.moderation.images import INPUT_SIZE, letterbox
 

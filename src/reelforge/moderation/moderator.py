@@ -12,9 +12,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from reelforge.core.errors import MODERATION_UNAVAILABLE, JobError
+from reelforge.core.errors import MODERATION_UNAVAILABLE, InputError, JobError
 from reelforge.engines.base import Clip, RenderRequest
-from reelforge.media.fetch import InputError
 from reelforge.moderation.frames import Watched, video_samples
 from reelforge.moderation.images import Detector, first_over
 from reelforge.moderation.policy import Policy

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from reelforge.core.catalog import Catalog, CatalogError
+
 STAGES = ("prompt", "input_images", "input_video", "reference_images", "output")
 IMAGE_STAGES = STAGES[1:]
 
@@ -79,6 +81,14 @@ class Policy:
     @property
     def needs_images(self) -> bool:
         return any(self.runs(s) for s in IMAGE_STAGES)
+
+    @classmethod
+    def from_catalog(cls, catalog: Catalog) -> Policy:
+        """The catalog's `[moderation]` table; CatalogError names the bad key."""
+        try:
+            return cls.from_toml(catalog.tables.get("moderation", {}))
+        except PolicyError as exc:
+            raise CatalogError(str(exc)) from None
 
     @classmethod
     def from_toml(cls, raw: dict[str, Any]) -> Policy:

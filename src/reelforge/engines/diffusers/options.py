@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reelforge.core.catalog import CatalogError
+from reelforge.core.catalog import CatalogError, Model
 
 FAMILIES = ("wan", "ltx")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
@@ -168,6 +168,14 @@ def pipeline_kind(path: str | Path) -> str | None:
     if name == "WanPipeline" and index.get("expand_timesteps"):
         return "WanPipeline+expand_timesteps"
     return name
+
+
+def validate(model: Model) -> DiffusersOptions:
+    """A catalog model's diffusers options, checked: CatalogError naming the bad key."""
+    options = parse(model.id, model.options)
+    pins = {"max_keyframes": model.max_keyframes, "last_frame": model.last_frame}
+    check_modes(model.id, options, model.modes, pins)
+    return options
 
 
 def check_modes(

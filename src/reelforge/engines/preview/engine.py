@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 
 from reelforge.engines.base import RenderRequest
-from reelforge.media.audio import procedural_audio
+from reelforge.engines.preview.audio import procedural_audio
 
 from .actors import Actor, cast
 from .backdrop import Layout, paint_backdrop

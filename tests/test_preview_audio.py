@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from reelforge.engines.base import AUDIO_RATE, RenderRequest
-from reelforge.engines.preview import PreviewEngine
-from reelforge.media import audio
-from reelforge.media.audio import (
+from reelforge.engines.preview import PreviewEngine, audio
+from reelforge.engines.preview.audio import (
     VOICE_CHARACTERS,
     procedural_audio,
     speaking_order,

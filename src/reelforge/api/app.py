@@ -1,0 +1,146 @@
+"""The REST application: error shapes, body limits, health, and the routes by resource.
+
+`create_app` gets only what its routes serve; it starts nothing in the background (the janitor
+and webhook deliveries are the server's housekeeping, not the API's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import threading
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from types import FrameType
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from reelforge.api.auth import KeyChecker
+from reelforge.api.routes import files, media, models, videos
+from reelforge.api.watch import JobWatcher
+from reelforge.api.wire import error_response
+from reelforge.core.catalog import Catalog
+from reelforge.core.errors import ApiError
+from reelforge.files import FileStore
+from reelforge.service import VideoService
+from reelforge.storage.base import Storage
+
+
+class BodyLimit:
+    """Refuse request bodies over a cap before they are read into memory (413)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await error_response(413, f"request body is larger than {self.max_bytes} bytes")(
+                scope, receive, send
+            )
+        seen = 0
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise ApiError(413, f"request body is larger than {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _on_stop_signal(callback: Callable[[], None]) -> None:
+    """Call `callback` on the event loop when SIGTERM or SIGINT arrives, then let the handler
+    already installed (uvicorn's graceful shutdown) go on. Uvicorn waits for open responses
+    before anything else stops, so long polls and event streams must hear of it this way."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):  # not under uvicorn's handlers: nothing to chain onto
+            continue
+
+        def handler(signum: int, frame: FrameType | None, previous=previous) -> None:
+            loop.call_soon_threadsafe(callback)
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
+
+
+def create_app(
+    service: VideoService,
+    files_store: FileStore,
+    catalog: Catalog,
+    storage: Storage,
+    keys: KeyChecker,
+    *,
+    tmp_dir: Path,
+    max_body_bytes: int,
+    ready: Callable[[], str | None] = lambda: None,
+) -> FastAPI:
+    """The REST API over `service` (jobs), `files_store`, `catalog` and local `storage`'s media.
+
+    `ready()` answers `/health/ready`: None when this process can serve, else what is missing."""
+    watcher = JobWatcher(service.job_states)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        _on_stop_signal(watcher.close)
+        yield
+
+    app = FastAPI(
+        title="Reelforge",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="A self-hosted server for xAI's video generation API.",
+    )
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+            problems.append(f"{where or 'body'}: {err.get('msg')}")
+        return error_response(422, "; ".join(problems) or "invalid request body")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail))
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/health/ready", include_in_schema=False)
+    async def health_ready() -> JSONResponse:
+        """Readiness: 503 until the database and storage answer."""
+        problem = await asyncio.to_thread(ready)
+        if problem is not None:
+            return JSONResponse({"status": "unavailable", "reason": problem}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    def owner(request: Request) -> str:
+        return keys.owner(request.headers.get("authorization"))
+
+    app.include_router(videos.router(service, owner, watcher))
+    app.include_router(models.router(catalog, owner))
+    app.include_router(files.router(files_store, owner, tmp_dir))
+    app.include_router(media.router(storage))
+    return app

@@ -1,0 +1,64 @@
+"""The server commands: `serve`, `worker` and `migrate`, on the assembly in reelforge.server."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import sys
+
+from reelforge.config import Settings
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except socket.gaierror:
+        return False
+    return all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+
+
+def run(command: str, settings: Settings, log_level: str) -> None:
+    """Run a server command; a process that cannot start exits saying why."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    from reelforge import server
+
+    try:
+        if command == "serve":
+            serve(settings, log_level)
+        elif command == "worker":
+            if settings.workers < 1:
+                sys.exit("--workers must be at least 1 for `reelforge worker`")
+            server.run_worker_host(server.open_backend(settings, renders=True))
+        else:
+            migrate(settings)
+    except server.StartupError as exc:
+        sys.exit(str(exc))
+
+
+def serve(settings: Settings, log_level: str) -> None:
+    from reelforge import server
+    from reelforge.api.auth import KeyChecker
+
+    keys = KeyChecker(settings.api_keys)
+    if keys.open and not settings.insecure_open and not _is_loopback(settings.host):
+        sys.exit(
+            f"refusing to listen on {settings.host} with no API keys: "
+            "pass --api-key (or REELFORGE_API_KEYS), or --insecure-open"
+        )
+    backend = server.open_backend(settings, renders=settings.workers > 0)
+    server.run_api(backend, keys, log_level)
+
+
+def migrate(settings: Settings) -> None:
+    from reelforge.jobs.store import JobStore
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = JobStore(settings.db_url)
+    try:
+        store.create_schema()
+    finally:
+        store.dispose()
+    print("database schema is current")
