@@ -15,6 +15,7 @@ from pathlib import Path
 
 from reelforge.config import Settings
 from reelforge.core.catalog import Catalog
+from reelforge.core.enums import Status
 from reelforge.core.errors import ApiError, InputError, invalid
 from reelforge.core.spec import InputRef, JobSpec, VideoRequest, build_spec, check_input_video
 from reelforge.files import FileStore
@@ -43,7 +44,7 @@ MAX_WEBHOOK_URL = 2048
 class JobView:
     """A job as clients see it, independent of the wire."""
 
-    status: str  # pending | done | failed | expired
+    status: Status
     progress: int
     model: str
     video_url: str = ""
@@ -275,17 +276,17 @@ class VideoService:
         status = status or self._status_of(job)
         common = {"model": job.model, "request_id": job.id, "created_at": job.created_at}
         if status == EXPIRED:
-            return JobView(status="expired", progress=job.progress, **common)
+            return JobView(status=Status.EXPIRED, progress=job.progress, **common)
         if status == FAILED:
             return JobView(
-                status="failed",
+                status=Status.FAILED,
                 progress=0,
                 error_code=job.error_code,
                 error_message=job.error_message,
                 **common,
             )
         if status != DONE:
-            return JobView(status="pending", progress=job.progress, **common)
+            return JobView(status=Status.PENDING, progress=job.progress, **common)
         result = job.result or {}
         url = ""  # withheld by moderation: done, with no video and so no URL (the contract)
         if result.get("video_key"):
@@ -294,7 +295,7 @@ class VideoService:
                 self.settings.public_url or base_url, result["video_key"], expires
             )
         return JobView(
-            status="done",
+            status=Status.DONE,
             progress=100,
             video_url=url,
             duration=result["duration"],

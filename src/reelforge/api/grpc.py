@@ -18,6 +18,7 @@ from xai_sdk.proto import deferred_pb2, image_pb2, video_pb2, video_pb2_grpc
 
 from reelforge.api.auth import KeyChecker
 from reelforge.config import Settings
+from reelforge.core.enums import Status
 from reelforge.core.errors import ApiError, invalid
 from reelforge.core.spec import EXTENSION, GENERATION, InputRef, Keyframe, VideoRequest
 from reelforge.service import JobView, VideoService
@@ -44,10 +45,10 @@ GRPC_CODES = {
 }
 
 _DEFERRED = {
-    "pending": deferred_pb2.DeferredStatus.PENDING,
-    "done": deferred_pb2.DeferredStatus.DONE,
-    "failed": deferred_pb2.DeferredStatus.FAILED,
-    "expired": deferred_pb2.DeferredStatus.EXPIRED,
+    Status.PENDING: deferred_pb2.DeferredStatus.PENDING,
+    Status.DONE: deferred_pb2.DeferredStatus.DONE,
+    Status.FAILED: deferred_pb2.DeferredStatus.FAILED,
+    Status.EXPIRED: deferred_pb2.DeferredStatus.EXPIRED,
 }
 
 T = TypeVar("T")
@@ -156,7 +157,7 @@ def extend_request(msg: video_pb2.ExtendVideoRequest) -> VideoRequest:
 def deferred_response(view: JobView) -> video_pb2.GetDeferredVideoResponse:
     """`response` is present only for DONE and FAILED, as the contract says."""
     out = video_pb2.GetDeferredVideoResponse(status=_DEFERRED[view.status])
-    if view.status == "done":
+    if view.status == Status.DONE:
         out.response.model = view.model
         out.response.progress = 100
         out.response.video.url = view.video_url
@@ -164,7 +165,7 @@ def deferred_response(view: JobView) -> video_pb2.GetDeferredVideoResponse:
         out.response.video.respect_moderation = view.respect_moderation
         if view.cost_in_usd_ticks is not None:
             out.response.usage.cost_in_usd_ticks = view.cost_in_usd_ticks
-    elif view.status == "failed":
+    elif view.status == Status.FAILED:
         out.response.model = view.model
         out.response.progress = 0
         out.response.error.code = view.error_code or ""

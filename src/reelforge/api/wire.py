@@ -8,6 +8,7 @@ import json
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from reelforge.core.enums import Status
 from reelforge.core.errors import HTTP_CODES
 from reelforge.service import JobView
 
@@ -21,21 +22,21 @@ def error_response(status: int, message: str) -> JSONResponse:
 
 def status_body(view: JobView) -> tuple[int, dict]:
     """The contract's poll response: 202 while pending, 200 once done, failed or expired."""
-    if view.status == "pending":
-        body: dict = {"status": "pending", "progress": view.progress}
+    if view.status == Status.PENDING:
+        body: dict = {"status": view.status, "progress": view.progress}
         if view.queue_position is not None:  # Reelforge's own: queued, not yet rendering
             body["queue_position"] = view.queue_position
         return 202, body
-    if view.status == "failed":
+    if view.status == Status.FAILED:
         return 200, {
-            "status": "failed",
+            "status": view.status,
             "model": view.model,
             "error": {"code": view.error_code, "message": view.error_message},
         }
-    if view.status == "expired":
-        return 200, {"status": "expired", "model": view.model}
+    if view.status == Status.EXPIRED:
+        return 200, {"status": view.status, "model": view.model}
     return 200, {
-        "status": "done",
+        "status": Status.DONE,
         "progress": 100,
         "model": view.model,
         "video": {

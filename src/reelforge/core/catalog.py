@@ -15,9 +15,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from reelforge.core.enums import Mode
 from reelforge.core.sizes import ASPECT_RATIOS, RESOLUTIONS
 
-MODES = ("text-to-video", "image-to-video", "reference-to-video", "edit", "extension")
+MODES = tuple(m.value for m in Mode)
 
 
 class CatalogError(ValueError):
@@ -108,12 +109,12 @@ def _pair(model_id: str, key: str, value: Any) -> tuple[float, float]:
 
 # Defaults for a model that leaves them out: the contract's limits, and free (self-hosted).
 DEFAULT_DURATIONS = {
-    "text-to-video": [1, 15],
-    "image-to-video": [1, 15],
-    "reference-to-video": [1, 10],
-    "extension": [2, 10],
+    Mode.TEXT_TO_VIDEO: [1, 15],
+    Mode.IMAGE_TO_VIDEO: [1, 15],
+    Mode.REFERENCE_TO_VIDEO: [1, 10],
+    Mode.EXTENSION: [2, 10],
 }
-DEFAULT_INPUT_VIDEO_DURATIONS = {"edit": [0, 8.7], "extension": [2, 15]}
+DEFAULT_INPUT_VIDEO_DURATIONS = {Mode.EDIT: [0, 8.7], Mode.EXTENSION: [2, 15]}
 
 
 def _model(model_id: str, raw: dict[str, Any]) -> Model:

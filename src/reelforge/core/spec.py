@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reelforge.core.catalog import Catalog, Model
+from reelforge.core.enums import Kind, Mode
 from reelforge.core.errors import ApiError, invalid
 
-GENERATION, EDIT, EXTENSION = "generation", "edit", "extension"
+GENERATION, EDIT, EXTENSION = Kind.GENERATION, Kind.EDIT, Kind.EXTENSION
 DEFAULT_DURATION = {GENERATION: 8, EXTENSION: 6}
 DEFAULT_ASPECT_RATIO = "16:9"
 DEFAULT_RESOLUTION = "480p"
@@ -152,16 +153,16 @@ def _choice(
 
 def _mode(kind: str, req: VideoRequest) -> str:
     if kind == EDIT:
-        return "edit"
+        return Mode.EDIT
     if kind == EXTENSION:
-        return "extension"
+        return Mode.EXTENSION
     if req.video is not None:
-        return "edit"  # gRPC: GenerateVideo with `video` is an edit
+        return Mode.EDIT  # gRPC: GenerateVideo with `video` is an edit
     if req.reference_images or req.voices:
-        return "reference-to-video"
+        return Mode.REFERENCE_TO_VIDEO
     if req.image is not None:
-        return "image-to-video"
-    return "text-to-video"
+        return Mode.IMAGE_TO_VIDEO
+    return Mode.TEXT_TO_VIDEO
 
 
 def _not_accepted(req: VideoRequest, mode: str, *names: str) -> None:
@@ -182,7 +183,7 @@ def build_spec(kind: str, req: VideoRequest, catalog: Catalog) -> JobSpec:
     if len(prompt) > MAX_PROMPT_CHARS:
         raise invalid("prompt", f"is longer than {MAX_PROMPT_CHARS} characters")
     pins_frame = req.image is not None or req.last_frame is not None or bool(req.keyframes)
-    if not prompt and not (mode in ("image-to-video", "text-to-video") and pins_frame):
+    if not prompt and not (mode in (Mode.IMAGE_TO_VIDEO, Mode.TEXT_TO_VIDEO) and pins_frame):
         raise invalid("prompt", f"is required for {mode}")
 
     if req.seed is not None and not (isinstance(req.seed, int) and 0 <= req.seed <= MAX_SEED):
@@ -196,7 +197,7 @@ def build_spec(kind: str, req: VideoRequest, catalog: Catalog) -> JobSpec:
         generate_audio=True if req.generate_audio is None else bool(req.generate_audio),
     )
 
-    if mode in ("edit", "extension"):
+    if mode in (Mode.EDIT, Mode.EXTENSION):
         if req.video is None:
             raise invalid("video", f"is required for {mode}")
         _not_accepted(
@@ -210,13 +211,13 @@ def build_spec(kind: str, req: VideoRequest, catalog: Catalog) -> JobSpec:
             "keyframes",
             "voices",
         )
-        if mode == "edit":
+        if mode == Mode.EDIT:
             _not_accepted(req, mode, "duration")
             return JobSpec(
                 duration_s=None, aspect_ratio=None, resolution=None, video=req.video, **common
             )
         added = _duration(
-            req.duration, DEFAULT_DURATION[EXTENSION], model.durations[mode], "extension"
+            req.duration, DEFAULT_DURATION[EXTENSION], model.durations[mode], Mode.EXTENSION
         )
         return JobSpec(
             duration_s=added, aspect_ratio=None, resolution=None, video=req.video, **common
@@ -229,7 +230,7 @@ def build_spec(kind: str, req: VideoRequest, catalog: Catalog) -> JobSpec:
         "resolution", req.resolution, model.resolutions_for(mode), DEFAULT_RESOLUTION
     )
 
-    if mode == "reference-to-video":
+    if mode == Mode.REFERENCE_TO_VIDEO:
         if len(req.reference_images) > model.max_reference_images:
             raise invalid(
                 "reference_images",

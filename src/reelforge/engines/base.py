@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from reelforge.core.enums import Mode
 from reelforge.media.clip import AUDIO_RATE, FPS, Clip
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ __all__ = ["AUDIO_RATE", "FPS", "Clip", "Engine", "RenderRequest"]
 class RenderRequest:
     """One clip to render. Frames are RGB uint8 arrays of shape (height, width, 3)."""
 
-    mode: str  # "text-to-video", "image-to-video", "reference-to-video", "edit", "extension"
+    mode: Mode
     prompt: str
     width: int
     height: int

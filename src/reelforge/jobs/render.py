@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from reelforge.core.catalog import Catalog, Model
+from reelforge.core.enums import Mode
 from reelforge.core.errors import INVALID_ARGUMENT, InputError, JobError
 from reelforge.core.pricing import cost_ticks
 from reelforge.core.sizes import capped_size, frame_size, nearest_aspect_ratio, resolution_of
@@ -88,7 +89,7 @@ class Renderer:
         out = self.tmp_dir / out_name
         progress = _Phases(progress)
         try:
-            if spec.mode in ("edit", "extension"):
+            if spec.mode in (Mode.EDIT, Mode.EXTENSION):
                 return self._from_video(spec, model, engine, out, progress)
             return self._generate(spec, model, engine, out, progress)
         except InputError as exc:
@@ -168,7 +169,7 @@ class Renderer:
                 model=model,
                 progress=progress.engine,
             )
-            edit = spec.mode == "edit"
+            edit = spec.mode == Mode.EDIT
             output_s = request.num_frames / FPS if edit else spec.duration_s
             cost = cost_ticks(
                 model, resolution_of(width, height), output_s, input_video_seconds=info.duration_s

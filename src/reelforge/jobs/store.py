@@ -17,14 +17,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from reelforge import files
+from reelforge.core.enums import JobState, Status
 from reelforge.core.errors import CANCELLED
 from reelforge.jobs import webhooks
 from reelforge.jobs.wakeup import notify
 
 # Row states. Wire status: queued/running -> "pending"; the rest map one to one.
-QUEUED, RUNNING, DONE, FAILED, EXPIRED = "queued", "running", "done", "failed", "expired"
+QUEUED, RUNNING, DONE, FAILED, EXPIRED = tuple(JobState)
 FINISHED = (DONE, FAILED)
-PENDING = "pending"  # wire status of queued and running jobs
+PENDING = Status.PENDING  # wire status of queued and running jobs
 
 metadata = sa.MetaData()
 

@@ -13,6 +13,7 @@ from reelforge.api.routes import Owner
 from reelforge.api.schemas import EditIn, ExtendIn, GenerateIn
 from reelforge.api.watch import JobWatcher, State
 from reelforge.api.wire import fingerprint, list_item, status_body
+from reelforge.core.enums import Status
 from reelforge.core.errors import invalid
 from reelforge.core.spec import EDIT, EXTENSION, GENERATION
 from reelforge.service import VideoService
@@ -22,7 +23,7 @@ KEEPALIVE_S = 15  # an event stream sends a comment this often while nothing cha
 
 
 def _finished(state: State) -> bool:
-    return state is None or state[0] != "pending"
+    return state is None or state[0] != Status.PENDING
 
 
 def _sse(event: str, data: dict) -> str:
@@ -95,7 +96,7 @@ def router(service: VideoService, owner: Owner, watcher: JobWatcher) -> APIRoute
         who, base_url = owner(request), str(request.base_url)
         seconds = _wait_seconds(wait) if wait is not None else 0.0
         view = service.view(who, request_id, base_url)
-        if seconds and view.status == "pending":
+        if seconds and view.status == Status.PENDING:
             await watcher.wait(request_id, _finished, seconds)
             view = service.view(who, request_id, base_url)
         status, body = status_body(view)
@@ -111,7 +112,7 @@ def router(service: VideoService, owner: Owner, watcher: JobWatcher) -> APIRoute
 
         async def events() -> AsyncIterator[str]:
             view, sent = first, None
-            while view.status == "pending":
+            while view.status == Status.PENDING:
                 if view.progress != sent:
                     sent = view.progress
                     yield _sse("progress", {"progress": view.progress})

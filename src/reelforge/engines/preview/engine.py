@@ -25,6 +25,7 @@ from collections.abc import Iterator
 import numpy as np
 from PIL import Image
 
+from reelforge.core.enums import Mode
 from reelforge.engines.base import RenderRequest
 from reelforge.engines.preview.audio import procedural_audio
 
@@ -86,7 +87,7 @@ class PreviewEngine:
             )
         if request.num_frames < 0 or request.fps <= 0:
             raise ValueError("num_frames must be >= 0 and fps > 0")
-        if request.mode == "edit":
+        if request.mode == Mode.EDIT:
             if request.source_frames is None:
                 raise ValueError("an edit needs the source video's frames")
             return EditClip(request)
