@@ -81,6 +81,33 @@ def _backend_options() -> argparse.ArgumentParser:
         action="store_false",
         help="do not upgrade the database schema at start; refuse to start if it is behind",
     )
+    # Housekeeping (janitor, webhooks) runs in serve and worker processes alike: these must
+    # be the same on every process of a deployment.
+    p.add_argument(
+        "--url-ttl", type=float, default=DAY, metavar="SECONDS", help="video URL lifetime"
+    )
+    p.add_argument(
+        "--retention",
+        type=float,
+        default=DAY,
+        metavar="SECONDS",
+        help="how long finished jobs and their files are kept before they read 'expired'",
+    )
+    p.add_argument(
+        "--public-url", help="base URL for video links (default: the URL the client used)"
+    )
+    p.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="POST job events here for jobs whose request names no webhook_url",
+    )
+    p.add_argument(
+        "--webhook-secret",
+        default=os.environ.get("REELFORGE_WEBHOOK_SECRET"),
+        metavar="SECRET",
+        help="key signing webhook deliveries (also REELFORGE_WEBHOOK_SECRET; "
+        "default: one generated once in --data-dir)",
+    )
     p.add_argument("--log-level", default="info")
     return p
 
@@ -105,34 +132,9 @@ def _serve_parser(sub: argparse._SubParsersAction, backend: argparse.ArgumentPar
         help="accept this key (repeatable; also REELFORGE_API_KEYS, comma-separated)",
     )
     p.add_argument(
-        "--url-ttl", type=float, default=DAY, metavar="SECONDS", help="video URL lifetime"
-    )
-    p.add_argument(
-        "--retention",
-        type=float,
-        default=DAY,
-        metavar="SECONDS",
-        help="how long finished jobs and their files are kept before they read 'expired'",
-    )
-    p.add_argument(
         "--insecure-open",
         action="store_true",
         help="allow binding a non-loopback address with no API keys configured",
-    )
-    p.add_argument(
-        "--public-url", help="base URL for video links (default: the URL the client used)"
-    )
-    p.add_argument(
-        "--webhook-url",
-        metavar="URL",
-        help="POST job events here for jobs whose request names no webhook_url",
-    )
-    p.add_argument(
-        "--webhook-secret",
-        default=os.environ.get("REELFORGE_WEBHOOK_SECRET"),
-        metavar="SECRET",
-        help="key signing webhook deliveries (also REELFORGE_WEBHOOK_SECRET; "
-        "default: one generated once in --data-dir)",
     )
 
 
