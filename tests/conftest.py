@@ -56,6 +56,17 @@ def fresh_database():
         admin.dispose()
 
 
+def emptied(url: str) -> str:
+    """`url` with every table dropped (the schema version too), so the next store starts anew."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        tables = sa.MetaData()
+        tables.reflect(conn)
+        tables.drop_all(conn)
+    engine.dispose()
+    return url
+
+
 @pytest.fixture(scope="module")
 def pg_database():
     """A fresh database for the module."""

@@ -18,9 +18,9 @@ from reelforge.jobs.store import (
     JobStore,
     Webhook,
     jobs,
-    metadata,
 )
 from reelforge.jobs.webhooks import DEAD, PENDING, SENT, DeliveryQueue
+from tests.conftest import emptied
 
 DAY = 86400.0
 
@@ -30,11 +30,7 @@ def store(request, tmp_path):
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'jobs.db'}"
     else:
-        url = request.getfixturevalue("pg_database")
-        engine = sa.create_engine(url)
-        metadata.drop_all(engine)
-        webhooks.metadata.drop_all(engine)
-        engine.dispose()
+        url = emptied(request.getfixturevalue("pg_database"))
     store = JobStore(url)
     store.create_schema()
     yield store

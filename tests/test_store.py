@@ -6,21 +6,16 @@ import threading
 import time
 
 import pytest
-import sqlalchemy as sa
 
 from reelforge.jobs.store import DONE, EXPIRED, FAILED, QUEUED, RUNNING, JobStore
+from tests.conftest import emptied
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'jobs.db'}"
-    url = request.getfixturevalue("pg_database")
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP TABLE IF EXISTS reelforge_jobs"))
-    engine.dispose()
-    return url
+    return emptied(request.getfixturevalue("pg_database"))
 
 
 def make_store(url: str, **kw) -> JobStore:

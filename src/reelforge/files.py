@@ -46,10 +46,6 @@ files = sa.Table(
 )
 
 
-def create_schema(engine: Engine) -> None:
-    metadata.create_all(engine)
-
-
 @dataclass(frozen=True)
 class FileRecord:
     id: str

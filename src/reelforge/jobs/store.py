@@ -16,7 +16,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from reelforge import files
 from reelforge.core.enums import JobState, Status
 from reelforge.core.errors import CANCELLED
 from reelforge.jobs import webhooks
@@ -143,9 +142,11 @@ class JobStore:
         self.max_attempts = max_attempts
 
     def create_schema(self) -> None:
-        metadata.create_all(self.engine)
-        files.create_schema(self.engine)  # the Files API's table lives beside the jobs
-        webhooks.create_schema(self.engine)
+        """Bring the database (jobs, files, webhooks) to the newest schema revision, under a lock:
+        every process may be the first to start."""
+        from reelforge.migrations import upgrade_to_head  # Alembic: only processes that migrate
+
+        upgrade_to_head(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()

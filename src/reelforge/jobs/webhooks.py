@@ -67,10 +67,6 @@ deliveries = sa.Table(
 )
 
 
-def create_schema(engine: Engine) -> None:
-    metadata.create_all(engine)
-
-
 # --- written by the job store, inside its own transactions -------------------------------------
 
 

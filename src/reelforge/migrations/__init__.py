@@ -1,0 +1,25 @@
+"""Schema migrations (Alembic): every process brings the database to head before it uses it.
+
+The revisions live in `versions/` inside the package and are configured in code, so an installed
+Reelforge needs no alembic.ini. `runner` upgrades under a lock (PostgreSQL: an advisory lock;
+SQLite: a file lock beside the database), so replicas and workers that start together take turns;
+`models` is the schema the newest revision must produce.
+"""
+
+from reelforge.migrations.runner import (
+    SchemaNotCurrent,
+    check_current,
+    current_revision,
+    head_revision,
+    is_up_to_date,
+    upgrade_to_head,
+)
+
+__all__ = [
+    "SchemaNotCurrent",
+    "check_current",
+    "current_revision",
+    "head_revision",
+    "is_up_to_date",
+    "upgrade_to_head",
+]
