@@ -99,8 +99,8 @@ def upgrade_to_head(engine: Engine) -> Upgrade:
         command.upgrade(_config(conn), "head")
         after = _revision(conn)
     assert after is not None
-    if after != before:
-        log.info("database schema: %s -> %s", before or "none", after)
+    if after != (start := BASELINE if adopted else before):
+        log.info("database schema: %s -> %s", start or "none", after)
     return Upgrade(before, after, adopted)
 
 
