@@ -53,7 +53,8 @@ class Upgrade:
     adopted: bool = False  # tables from before migrations were stamped at BASELINE
 
 
-def _config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic's configuration, in code: the revisions in this package, run on `connection`."""
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent))
     cfg.attributes["connection"] = connection
@@ -61,7 +62,7 @@ def _config(connection: Connection | None = None) -> Config:
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
 
@@ -96,7 +97,7 @@ def upgrade_to_head(engine: Engine) -> Upgrade:
     with _migration_lock(engine), engine.begin() as conn:
         before = _revision(conn)
         adopted = before is None and _adopt_pre_migration_tables(conn)
-        command.upgrade(_config(conn), "head")
+        command.upgrade(alembic_config(conn), "head")
         after = _revision(conn)
     assert after is not None
     if after != (start := BASELINE if adopted else before):
@@ -114,7 +115,7 @@ def _adopt_pre_migration_tables(conn: Connection) -> bool:
             f"the database has Reelforge tables from before migrations but lacks "
             f"{', '.join(sorted(missing))}; it cannot be adopted safely"
         )
-    command.stamp(_config(conn), BASELINE)
+    command.stamp(alembic_config(conn), BASELINE)
     log.info("database from before migrations: stamped at revision %s", BASELINE)
     return True
 
