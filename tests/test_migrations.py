@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from reelforge.jobs.schema import metadata
 from reelforge.jobs.store import create_engine
 from reelforge.migrations import (
     SchemaNotCurrent,
@@ -19,8 +20,7 @@ from reelforge.migrations import (
     is_up_to_date,
     upgrade_to_head,
 )
-from reelforge.migrations.models import include_name, metadata
-from reelforge.migrations.runner import VERSION_TABLE
+from reelforge.migrations.runner import VERSION_TABLE, include_name
 from tests import legacy_schema
 from tests.conftest import fresh_database
 

@@ -113,8 +113,23 @@ def open_backend(settings: Settings, *, renders: bool) -> Backend:
     store = JobStore(
         settings.db_url, lease_ttl=settings.lease_ttl, max_attempts=settings.max_attempts
     )
-    store.create_schema()
+    _prepare_schema(store, settings.migrate)
     return Backend(settings, catalog, policy, store, storage, FileStore(store.engine, storage))
+
+
+def _prepare_schema(store: JobStore, migrate: bool) -> None:
+    """Upgrade the schema to head (under a lock: every process may be the first to start), or
+    with --no-migrate only check that it is there."""
+    # (Alembic loads here, not in the spawned worker processes that import this module)
+    from reelforge.migrations import SchemaNotCurrent, check_current
+
+    try:
+        if migrate:
+            store.create_schema()
+        else:
+            check_current(store.engine)
+    except SchemaNotCurrent as exc:
+        raise StartupError(f"database: {exc}") from None
 
 
 # --- housekeeping ------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ def run(command: str, settings: Settings, log_level: str) -> None:
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
+    # Alembic narrates its set-up at INFO on every start; reelforge.migrations says what changed
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
     from reelforge import server
 
     try:
@@ -53,12 +55,24 @@ def serve(settings: Settings, log_level: str) -> None:
 
 
 def migrate(settings: Settings) -> None:
-    from reelforge.jobs.store import JobStore
+    """`reelforge migrate`: upgrade the schema now and say from which revision to which."""
+    from sqlalchemy.engine import make_url
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    store = JobStore(settings.db_url)
+    from reelforge import server
+    from reelforge.jobs.store import create_engine
+    from reelforge.migrations import SchemaNotCurrent, upgrade_to_head
+
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    print(f"database: {make_url(settings.db_url).render_as_string(hide_password=True)}")
+    engine = create_engine(settings.db_url)
     try:
-        store.create_schema()
+        done = upgrade_to_head(engine)
+    except SchemaNotCurrent as exc:
+        raise server.StartupError(f"database: {exc}") from None
     finally:
-        store.dispose()
-    print("database schema is current")
+        engine.dispose()
+    if done.adopted:
+        print("found tables from before migrations: stamped at the first revision")
+    print(f"before: {done.before or 'none'}")
+    print(f"after:  {done.after}")

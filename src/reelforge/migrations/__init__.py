@@ -3,7 +3,7 @@
 The revisions live in `versions/` inside the package and are configured in code, so an installed
 Reelforge needs no alembic.ini. `runner` upgrades under a lock (PostgreSQL: an advisory lock;
 SQLite: a file lock beside the database), so replicas and workers that start together take turns;
-`models` is the schema the newest revision must produce.
+reelforge.jobs.schema holds the tables the newest revision must produce.
 """
 
 from reelforge.migrations.runner import (

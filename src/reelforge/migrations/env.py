@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from alembic import context
 
-from reelforge.migrations.models import include_name, metadata
-from reelforge.migrations.runner import VERSION_TABLE
+from reelforge.migrations.runner import VERSION_TABLE, include_name
 
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
-    target_metadata=metadata,
+    # only autogenerate needs the models (reelforge.jobs.schema); the caller passes them
+    target_metadata=context.config.attributes.get("target_metadata"),
     version_table=VERSION_TABLE,
     include_name=include_name,
     # SQLite cannot ALTER most things; batch mode rebuilds the table instead

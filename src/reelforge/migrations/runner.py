@@ -27,7 +27,8 @@ from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger("reelforge.migrations")
 
-VERSION_TABLE = "reelforge_alembic_version"  # prefixed: the database may host other apps
+TABLE_PREFIX = "reelforge_"  # the database may host other applications' tables too
+VERSION_TABLE = "reelforge_alembic_version"
 BASELINE = "0001"
 # What `create_all` made before migrations: a database holding these is at BASELINE.
 BASELINE_TABLES = frozenset(
@@ -53,11 +54,20 @@ class Upgrade:
     adopted: bool = False  # tables from before migrations were stamped at BASELINE
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """Alembic's configuration, in code: the revisions in this package, run on `connection`."""
+def include_name(name: str | None, type_: str, _parent_names: dict) -> bool:
+    """Only Reelforge's tables count: the database may be shared with other applications."""
+    return type_ != "table" or bool(name and name.startswith(TABLE_PREFIX))
+
+
+def alembic_config(
+    connection: Connection | None = None, target_metadata: sa.MetaData | None = None
+) -> Config:
+    """Alembic's configuration, in code: the revisions in this package, run on `connection`;
+    `target_metadata` (reelforge.jobs.schema.metadata) for autogenerate."""
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent))
     cfg.attributes["connection"] = connection
+    cfg.attributes["target_metadata"] = target_metadata
     return cfg
 
 

@@ -1,0 +1,17 @@
+"""Every table Reelforge keeps, in one metadata: the schema the newest migration must produce.
+
+The tables are defined beside the code that uses them (jobs/store.py, files.py, jobs/webhooks.py);
+this gathers them for Alembic's autogenerate and for the test that the migrations match them.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from reelforge import files
+from reelforge.jobs import store, webhooks
+
+metadata = sa.MetaData()
+for _source in (store.metadata, files.metadata, webhooks.metadata):
+    for _table in _source.tables.values():
+        _table.to_metadata(metadata)
