@@ -133,3 +133,14 @@ def test_a_partial_pre_migration_database_is_refused(url, engine):
     with pytest.raises(SchemaNotCurrent, match="lacks reelforge_files, reelforge_idempotency_keys"):
         upgrade_to_head(engine)
     assert sa.inspect(engine).get_table_names() == ["reelforge_jobs"]  # nothing was written
+
+
+def test_a_database_a_newer_release_migrated_is_left_alone(engine):
+    """A rolling upgrade: an old process (re)starting after a newer one migrated still starts."""
+    upgrade_to_head(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = 'from-the-future'"))
+    done = upgrade_to_head(engine)
+    assert (done.before, done.after) == ("from-the-future", "from-the-future")
+    check_current(engine)  # --no-migrate starts too
+    assert not is_up_to_date(engine)

@@ -30,7 +30,7 @@ from tests.webhook_receiver import Receiver
 # each database so that only the upgrades race, not the imports.
 RACER = """
 import sys, time
-import alembic.command, reelforge.cli.server_commands, reelforge.migrations, reelforge.server
+import alembic.command, reelforge.cli.server_commands, reelforge.jobs.store, reelforge.migrations
 from reelforge import cli
 print("ready", flush=True)
 for line in sys.stdin:
@@ -112,6 +112,15 @@ def start_together(processes: list[Server | WorkerHost]) -> None:
     assert not errors, errors
 
 
+def stop_all(processes: list[Server | WorkerHost]) -> None:
+    """SIGTERM them all at once and wait: one by one, each drain would wait for the last."""
+    threads = [threading.Thread(target=p.stop) for p in processes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def replicas_and_workers(root: Path, database_args: list[str], shared_dir: bool) -> list:
     def data(name: str) -> Path:
         return root / ("data" if shared_dir else name)
@@ -133,8 +142,7 @@ def test_processes_started_together_on_empty_postgresql_all_come_up(tmp_path):
             try:
                 start_together(processes)
             finally:
-                for process in processes:
-                    process.stop()
+                stop_all(processes)
 
 
 def test_processes_started_together_on_empty_sqlite_all_come_up(tmp_path):
@@ -143,8 +151,7 @@ def test_processes_started_together_on_empty_sqlite_all_come_up(tmp_path):
     try:
         start_together(processes)
     finally:
-        for process in processes:
-            process.stop()
+        stop_all(processes)
     assert (tmp_path / "data" / "reelforge.db.migrate-lock").exists()
 
 
@@ -266,13 +273,24 @@ def reelforge(*args: str) -> subprocess.CompletedProcess:
 
 def test_migrate_and_no_migrate(tmp_path):
     data = str(tmp_path / "data")
-    for command in ("serve", "worker"):
-        refused = reelforge(command, "--no-migrate", "--data-dir", data)
-        assert refused.returncode == 1
+    refusing = [
+        subprocess.Popen(
+            [sys.executable, "-m", "reelforge.cli", command, "--no-migrate", "--data-dir", data],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for command in ("serve", "worker")
+    ]
+    for proc in refusing:
+        stderr = proc.communicate(timeout=60)[1]
+        assert proc.returncode == 1
         assert (
             "database: the database is at revision none but this Reelforge needs "
-            f"{head_revision()}; run `reelforge migrate`" in refused.stderr
-        ), refused.stderr
+            f"{head_revision()}; run `reelforge migrate`" in stderr
+        ), stderr
+    engine = create_engine(f"sqlite:///{data}/reelforge.db")
+    assert sa.inspect(engine).get_table_names() == []  # they changed nothing
+    engine.dispose()
     first = reelforge("migrate", "--data-dir", data)
     assert first.returncode == 0, first.stderr
     assert first.stdout.splitlines()[1:] == ["before: none", f"after:  {head_revision()}"]

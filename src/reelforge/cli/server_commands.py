@@ -25,6 +25,8 @@ def run(command: str, settings: Settings, log_level: str) -> None:
     )
     # Alembic narrates its set-up at INFO on every start; reelforge.migrations says what changed
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
+    if command == "migrate":
+        return migrate(settings)  # without loading the server: an operator's quick step
     from reelforge import server
 
     try:
@@ -34,8 +36,6 @@ def run(command: str, settings: Settings, log_level: str) -> None:
             if settings.workers < 1:
                 sys.exit("--workers must be at least 1 for `reelforge worker`")
             server.run_worker_host(server.open_backend(settings, renders=True))
-        else:
-            migrate(settings)
     except server.StartupError as exc:
         sys.exit(str(exc))
 
@@ -58,7 +58,6 @@ def migrate(settings: Settings) -> None:
     """`reelforge migrate`: upgrade the schema now and say from which revision to which."""
     from sqlalchemy.engine import make_url
 
-    from reelforge import server
     from reelforge.jobs.store import create_engine
     from reelforge.migrations import SchemaNotCurrent, upgrade_to_head
 
@@ -69,7 +68,7 @@ def migrate(settings: Settings) -> None:
     try:
         done = upgrade_to_head(engine)
     except SchemaNotCurrent as exc:
-        raise server.StartupError(f"database: {exc}") from None
+        sys.exit(f"database: {exc}")
     finally:
         engine.dispose()
     if done.adopted:

@@ -13,6 +13,7 @@ upgraded like any other, never recreated.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,10 +72,23 @@ def alembic_config(
     return cfg
 
 
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+@functools.cache
+def _revisions() -> tuple[str, frozenset[str]]:
+    """(head, every revision this Reelforge knows); read once, they do not change while running."""
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_current_head()
     assert head is not None
-    return head
+    return head, frozenset(r.revision for r in script.walk_revisions())
+
+
+def head_revision() -> str:
+    return _revisions()[0]
+
+
+def _is_newer(revision: str | None) -> bool:
+    """The database was migrated by a newer Reelforge (a rolling upgrade): this one runs on it, as
+    revisions only add what older code can ignore, and must not touch it."""
+    return revision is not None and revision not in _revisions()[1]
 
 
 def _revision(conn: Connection) -> str | None:
@@ -93,19 +107,28 @@ def is_up_to_date(engine: Engine) -> bool:
 
 
 def check_current(engine: Engine) -> None:
-    """SchemaNotCurrent, saying what to do, unless the database is at head."""
+    """SchemaNotCurrent, saying what to do, when the database is behind this Reelforge."""
     current, head = current_revision(engine), head_revision()
-    if current != head:
-        raise SchemaNotCurrent(
-            f"the database is at revision {current or 'none'} but this Reelforge needs {head}; "
-            "run `reelforge migrate` (or start without --no-migrate)"
-        )
+    if current == head:
+        return
+    if _is_newer(current):
+        log.warning("database at revision %s, newer than this Reelforge's %s", current, head)
+        return
+    raise SchemaNotCurrent(
+        f"the database is at revision {current or 'none'} but this Reelforge needs {head}; "
+        "run `reelforge migrate` (or start without --no-migrate)"
+    )
 
 
 def upgrade_to_head(engine: Engine) -> Upgrade:
     """Upgrade to head under the migration lock; a no-op when another process got there first."""
     with _migration_lock(engine), engine.begin() as conn:
         before = _revision(conn)
+        if before == head_revision():
+            return Upgrade(before, before)  # nothing to do: the common case at every start
+        if _is_newer(before):
+            log.warning("database at revision %s, newer than this Reelforge's; left as is", before)
+            return Upgrade(before, before)
         adopted = before is None and _adopt_pre_migration_tables(conn)
         command.upgrade(alembic_config(conn), "head")
         after = _revision(conn)
