@@ -23,8 +23,6 @@ def run(command: str, settings: Settings, log_level: str) -> None:
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
     )
-    # Alembic narrates its set-up at INFO on every start; reelforge.migrations says what changed
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.root.level))
     if command == "migrate":
         return migrate(settings)  # without loading the server: an operator's quick step
     from reelforge import server

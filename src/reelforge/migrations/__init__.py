@@ -6,7 +6,13 @@ SQLite: a file lock beside the database), so replicas and workers that start tog
 reelforge.jobs.schema holds the tables the newest revision must produce.
 """
 
-from reelforge.migrations.runner import (
+import logging
+
+# Alembic narrates its set-up at INFO (plugins on import, its dialect on every check) in each
+# process, workers included; reelforge.migrations logs what changed instead.
+logging.getLogger("alembic").setLevel(logging.WARNING)
+
+from reelforge.migrations.runner import (  # noqa: E402 - after quieting Alembic's import
     SchemaNotCurrent,
     check_current,
     current_revision,
