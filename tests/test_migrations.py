@@ -10,9 +10,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from reelforge.jobs.schema import metadata
-from reelforge.jobs.store import create_engine
-from reelforge.migrations import (
+from reelforge.jobs.migrations import (
     SchemaNotCurrent,
     check_current,
     current_revision,
@@ -20,7 +18,9 @@ from reelforge.migrations import (
     is_up_to_date,
     upgrade_to_head,
 )
-from reelforge.migrations.runner import VERSION_TABLE, include_name
+from reelforge.jobs.migrations.runner import VERSION_TABLE, include_name
+from reelforge.jobs.schema import metadata
+from reelforge.jobs.store import create_engine
 from tests import legacy_schema
 from tests.conftest import fresh_database
 

@@ -121,7 +121,7 @@ def _prepare_schema(store: JobStore, migrate: bool) -> None:
     """Upgrade the schema to head (under a lock: every process may be the first to start), or
     with --no-migrate only check that it is there."""
     # (Alembic loads here, not in the spawned worker processes that import this module)
-    from reelforge.migrations import SchemaNotCurrent, check_current
+    from reelforge.jobs.migrations import SchemaNotCurrent, check_current
 
     try:
         if migrate:

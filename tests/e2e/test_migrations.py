@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
+from reelforge.jobs.migrations import head_revision, is_up_to_date
 from reelforge.jobs.schema import metadata
 from reelforge.jobs.store import create_engine
-from reelforge.migrations import head_revision, is_up_to_date
 from reelforge.storage.local import LocalStorage
 from tests import legacy_schema
 from tests.conftest import fresh_database
@@ -30,7 +30,7 @@ from tests.webhook_receiver import Receiver
 # each database so that only the upgrades race, not the imports.
 RACER = """
 import sys, time
-import alembic.command, reelforge.cli.server_commands, reelforge.jobs.store, reelforge.migrations
+import alembic.command, reelforge.cli.server_commands, reelforge.jobs.migrations
 from reelforge import cli
 print("ready", flush=True)
 for line in sys.stdin:

@@ -56,8 +56,8 @@ def migrate(settings: Settings) -> None:
     """`reelforge migrate`: upgrade the schema now and say from which revision to which."""
     from sqlalchemy.engine import make_url
 
+    from reelforge.jobs.migrations import SchemaNotCurrent, upgrade_to_head
     from reelforge.jobs.store import create_engine
-    from reelforge.migrations import SchemaNotCurrent, upgrade_to_head
 
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -144,7 +144,9 @@ class JobStore:
     def create_schema(self) -> None:
         """Bring the database (jobs, files, webhooks) to the newest schema revision, under a lock:
         every process may be the first to start."""
-        from reelforge.migrations import upgrade_to_head  # Alembic: only processes that migrate
+        from reelforge.jobs.migrations import (
+            upgrade_to_head,  # Alembic: only processes that migrate
+        )
 
         upgrade_to_head(self.engine)
 

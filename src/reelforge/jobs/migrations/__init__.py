@@ -9,10 +9,10 @@ reelforge.jobs.schema holds the tables the newest revision must produce.
 import logging
 
 # Alembic narrates its set-up at INFO (plugins on import, its dialect on every check) in each
-# process, workers included; reelforge.migrations logs what changed instead.
+# process, workers included; reelforge.jobs.migrations logs what changed instead.
 logging.getLogger("alembic").setLevel(logging.WARNING)
 
-from reelforge.migrations.runner import (  # noqa: E402 - after quieting Alembic's import
+from reelforge.jobs.migrations.runner import (  # noqa: E402 - after quieting Alembic's import
     SchemaNotCurrent,
     check_current,
     current_revision,

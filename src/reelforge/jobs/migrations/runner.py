@@ -26,7 +26,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
-log = logging.getLogger("reelforge.migrations")
+log = logging.getLogger("reelforge.jobs.migrations")
 
 TABLE_PREFIX = "reelforge_"  # the database may host other applications' tables too
 VERSION_TABLE = "reelforge_alembic_version"

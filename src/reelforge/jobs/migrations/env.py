@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from reelforge.migrations.runner import VERSION_TABLE, include_name
+from reelforge.jobs.migrations.runner import VERSION_TABLE, include_name
 
 connection = context.config.attributes["connection"]
 context.configure(
