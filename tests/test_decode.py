@@ -19,7 +19,7 @@ import pytest
 
 from reelforge.core.errors import InputError
 from reelforge.core.sizes import capped_size
-from reelforge.media import decode, fetch
+from reelforge.media import decode, probe
 from reelforge.media.decode import audio_samples, last_frame, video_frames
 from reelforge.media.probe import probe_video
 
@@ -460,11 +460,11 @@ def test_bad_corpus_refused_quickly(tmp_path: Path) -> None:
 
 def test_probe_work_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = encode(frames=48)
-    monkeypatch.setattr(fetch, "MAX_VIDEO_PACKETS", 30)
+    monkeypatch.setattr(probe, "MAX_VIDEO_PACKETS", 30)
     with pytest.raises(InputError, match="more than 30 frames"):
         probe_video(data, "video.url")
-    monkeypatch.setattr(fetch, "MAX_VIDEO_PACKETS", 100)
-    monkeypatch.setattr(fetch, "PROBE_BUDGET_S", -1.0)  # already out of time
+    monkeypatch.setattr(probe, "MAX_VIDEO_PACKETS", 100)
+    monkeypatch.setattr(probe, "PROBE_BUDGET_S", -1.0)  # already out of time
     with pytest.raises(InputError, match="took longer"):
         probe_video(data, "video.url")
 

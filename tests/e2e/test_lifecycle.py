@@ -48,8 +48,11 @@ def test_a_draining_worker_finishes_its_job_and_claims_no_other(make_server, tmp
         assert wait_done(c, first)["status"] == "done"  # finished by the draining worker
         assert host.proc.wait(30) == 0
         assert "queue_position" in c.get(f"/v1/videos/{second}").json()  # never claimed
-        WorkerHost(api.data_dir).start()
-        assert wait_done(c, second)["status"] == "done"
+        replacement = WorkerHost(api.data_dir).start()
+        try:
+            assert wait_done(c, second)["status"] == "done"
+        finally:
+            replacement.stop()
 
 
 def test_a_job_outlasting_the_drain_timeout_is_handed_back_not_failed(make_server):
