@@ -289,7 +289,9 @@ def test_ltx_catalog_options_and_refusals(tiny_models, tmp_path):
         path.write_text(
             f'[models."m"]\nengine = "diffusers"\npath = "{tiny_models["ltx"]}"\n' + extra
         )
-        return Catalog.load(path)
+        catalog = Catalog.load(path)
+        check_catalog(catalog)
+        return catalog
 
     options = load('family = "ltx"\nmodes = ["text-to-video", "edit"]\n').get("m").options
     from reelforge.engines.diffusers.options import parse

@@ -456,7 +456,7 @@ def test_dns_rebinding_after_check_is_refused(monkeypatch: pytest.MonkeyPatch) -
     # check_url saw a public address; by fetch time the name points at a private one.
     answers = iter([["93.184.216.34"], ["127.0.0.1"]])
     monkeypatch.setattr(
-        fetch, "_resolve", lambda host, port: [ipaddress.ip_address(a) for a in next(answers)]
+        policy, "_resolve", lambda host, port: [ipaddress.ip_address(a) for a in next(answers)]
     )
     check_url("http://rebind.example/x.png", FIELD, STRICT)
     with pytest.raises(InputError, match="non-public"):
