@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from reelforge.api.auth import KeyChecker
+from reelforge.api.openai.routes import webhook_message
 from reelforge.api.wire import status_body
 from reelforge.config import Settings
 from reelforge.core.catalog import Catalog, CatalogError
@@ -36,7 +37,7 @@ from reelforge.engines import check_catalog
 from reelforge.files import FileStore
 from reelforge.jobs import janitor
 from reelforge.jobs.store import JobStore
-from reelforge.jobs.webhooks import Delivery, DeliveryQueue, WebhookDispatcher
+from reelforge.jobs.webhooks import Delivery, DeliveryQueue, Message, WebhookDispatcher
 from reelforge.jobs.worker import (
     Worker,
     WorkerPool,
@@ -45,7 +46,8 @@ from reelforge.jobs.worker import (
 )
 from reelforge.moderation.policy import Policy
 from reelforge.moderation.preflight import unavailable
-from reelforge.service import VideoService
+from reelforge.openai_videos import OpenAIVideos
+from reelforge.service import OPENAI, VideoService, surface_of
 from reelforge.storage import StorageError, storage_for
 from reelforge.storage.base import Storage
 
@@ -268,8 +270,11 @@ class Housekeeping:
 
     def _dispatcher(self) -> WebhookDispatcher:
         settings, service = self.backend.settings, self.service
+        openai = OpenAIVideos(service)
 
-        def body_for(delivery: Delivery) -> dict | None:
+        def body_for(delivery: Delivery) -> dict | Message | None:
+            if surface_of(delivery.job_id) == OPENAI:
+                return webhook_message(openai, delivery)
             view = service.webhook_view(delivery.job_id, delivery.event, delivery.base_url)
             return None if view is None else {"request_id": delivery.job_id, **status_body(view)[1]}
 

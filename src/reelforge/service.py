@@ -5,6 +5,7 @@ Surfaces (REST, gRPC) only translate wire shapes; every rule lives here or in `c
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import secrets
 import time
@@ -12,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reelforge.config import Settings
 from reelforge.core.catalog import Catalog
@@ -19,6 +21,7 @@ from reelforge.core.enums import Status
 from reelforge.core.errors import ApiError, InputError, invalid
 from reelforge.core.spec import InputRef, JobSpec, VideoRequest, build_spec, check_input_video
 from reelforge.files import FileStore
+from reelforge.jobs import janitor
 from reelforge.jobs.store import (
     DONE,
     EXPIRED,
@@ -36,6 +39,25 @@ from reelforge.storage.base import Storage
 from reelforge.storage.local import load_secret
 
 MAX_LIST_LIMIT = 100
+# Which API created a job, told by its id: OpenAI-surface ids are `video_` + 30 hex digits
+# (36 characters, like the UUIDs of the xAI surface, so every id column fits both).
+XAI, OPENAI = "xai", "openai"
+OPENAI_ID_PREFIX = "video_"
+
+
+def surface_of(job_id: str) -> str:
+    return OPENAI if job_id.startswith(OPENAI_ID_PREFIX) else XAI
+
+
+def _new_webhook_secret() -> bytes:
+    """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
+    return b"whsec_" + base64.b64encode(secrets.token_bytes(32))
+
+
+def _new_id(surface: str) -> str:
+    return OPENAI_ID_PREFIX + secrets.token_hex(15) if surface == OPENAI else str(uuid.uuid4())
+
+
 MAX_IDEMPOTENCY_KEY = 255
 MAX_WEBHOOK_URL = 2048
 
@@ -84,7 +106,7 @@ class VideoService:
         self.webhook_secret = (
             settings.webhook_secret.encode()
             if settings.webhook_secret
-            else load_secret(settings.webhook_secret_file, lambda: secrets.token_hex(32).encode())
+            else load_secret(settings.webhook_secret_file, _new_webhook_secret)
         )
 
     # --- create ---------------------------------------------------------------------------
@@ -99,8 +121,13 @@ class VideoService:
         base_url: str | None = None,
         idempotency_key: str | None = None,
         fingerprint: str = "",
+        surface: str = XAI,
+        surface_fields: dict[str, Any] | None = None,
     ) -> str:
         """Queue a job and return its id.
+
+        `surface` picks the id's form; `surface_fields` are kept with the job for that surface
+        to show it again (see JobSpec.surface_fields).
 
         `webhook_url` (else the server's default) is told when the job finishes; `base_url` is
         where the video URL in that message points. With `idempotency_key`, a repeat of the same
@@ -111,9 +138,11 @@ class VideoService:
             self._check_key(idempotency_key)
             if (earlier := self._replay(owner, idempotency_key, fingerprint)) is not None:
                 return earlier
+        self._check_pending_cap(owner)
         spec = build_spec(kind, request, self.catalog)
+        spec = dataclasses.replace(spec, surface_fields=dict(surface_fields or {}))
         webhook = self._webhook(webhook_url, base_url)
-        job_id = str(uuid.uuid4())
+        job_id = _new_id(surface)
         try:
             spec = self._accept_inputs(owner, job_id, spec)
             key = None
@@ -134,6 +163,15 @@ class VideoService:
             raise
         self.on_new_job()
         return job_id
+
+    def _check_pending_cap(self, owner: str) -> None:
+        cap = self.settings.max_pending_per_key
+        if cap and self.store.pending_count(owner) >= cap:
+            raise ApiError(
+                429,
+                f"this key already has {cap} pending video requests (the server's limit); "
+                "wait for one to finish",
+            )
 
     def _check_key(self, key: str) -> None:
         if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
@@ -198,7 +236,7 @@ class VideoService:
         key = f"inputs/{job_id}/{n}"
         limit = self.fetch_policy.max_video_bytes if is_video else self.fetch_policy.max_image_bytes
         try:
-            if ref.file_id is not None:
+            if ref.file_id is not None or ref.blob is not None:
                 self._copy_file(owner, ref, key, limit)
                 copied = self.storage.local_path(key) or self.storage.read_bytes(key)
                 self._check_media(copied, ref.field, spec, is_video=is_video)
@@ -221,7 +259,11 @@ class VideoService:
 
     def _copy_file(self, owner: str, ref: InputRef, key: str, limit: int) -> None:
         """The caller's file, as the job's own blob: deleting or expiring the file later cannot
-        touch a pending job, and the janitor removes the blob with the job."""
+        touch a pending job, and the janitor removes the blob with the job. A `blob` ref (a
+        surface passing another of the owner's jobs' video, already checked) is copied as is."""
+        if ref.blob is not None:
+            self.storage.copy(ref.blob, key)
+            return
         assert ref.file_id is not None
         record = self.files.require(owner, ref.file_id, ref.field)
         if record.bytes > limit:
@@ -313,7 +355,8 @@ class VideoService:
         after: str | None = None,
         status: str | None = None,
     ) -> Page:
-        """The owner's jobs, newest first; `after` is the last request_id of the previous page."""
+        """The owner's xAI-surface jobs, newest first; `after` is the last request_id of the
+        previous page."""
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise invalid("limit", f"must be between 1 and {MAX_LIST_LIMIT}, got {limit}")
         if status is not None and status not in (PENDING, DONE, FAILED, EXPIRED):
@@ -331,6 +374,7 @@ class VideoService:
             after=cursor,
             status=status,
             expired_before=time.time() - self.settings.retention,
+            id_prefix=(OPENAI_ID_PREFIX, False),
         )
         return Page([self._view_of(j, base_url) for j in jobs[:limit]], len(jobs) > limit)
 
@@ -346,6 +390,17 @@ class VideoService:
                 f"(status: {self._status_of(job)}); only pending requests can be cancelled",
             )
         return self.view(owner, job_id, base_url)
+
+    # --- delete ---------------------------------------------------------------------------
+
+    def delete(self, owner: str, job_id: str) -> Job:
+        """Cancel the job if it is pending, then remove it and its files; the job as it was."""
+        self.store.cancel(job_id, owner, "the request was deleted by the client")
+        job = self.store.delete(job_id, owner)
+        if job is None:
+            raise ApiError(404, f"no video request with id '{job_id}'")
+        janitor.remove_files(self.storage, job)
+        return job
 
     # --- webhooks -------------------------------------------------------------------------
 

@@ -242,7 +242,7 @@ def test_cancel_pending_and_finished_jobs(idle, busy):
         wait_done(c, request_id)
         assert_error(c.delete(f"/v1/videos/{request_id}"), 409, "done")
         assert c.get(f"/v1/videos/{request_id}").json()["status"] == "done"
-        listed = c.get("/v1/videos", params={"status": "done"}).json()["data"]
+        listed = c.get("/v1/video-requests", params={"status": "done"}).json()["data"]
         assert [item["request_id"] for item in listed] == [request_id]
         assert listed[0]["video"]["url"] and listed[0]["usage"]["cost_in_usd_ticks"] > 0
 
@@ -257,7 +257,7 @@ def test_list_paginates_filters_and_isolates(idle):
         seen, after, pages = [], None, 0
         while True:
             params = {"limit": 2, **({"after": after} if after else {})}
-            page = c.get("/v1/videos", params=params).json()
+            page = c.get("/v1/video-requests", params=params).json()
             assert page["object"] == "list" and len(page["data"]) <= 2
             pages += 1
             seen += [item["request_id"] for item in page["data"]]
@@ -267,18 +267,18 @@ def test_list_paginates_filters_and_isolates(idle):
                 break
             after = seen[-1]
         assert pages == 3 and seen == ids[::-1]
-        first = c.get("/v1/videos", params={"limit": 1}).json()["data"][0]
+        first = c.get("/v1/video-requests", params={"limit": 1}).json()["data"][0]
         assert set(first) == {"request_id", "status", "model", "created_at", "progress"}
         assert first["status"] == "pending" and isinstance(first["created_at"], int)
 
         c.delete(f"/v1/videos/{ids[2]}")
-        failed = c.get("/v1/videos", params={"status": "failed"}).json()["data"]
+        failed = c.get("/v1/video-requests", params={"status": "failed"}).json()["data"]
         assert [f["request_id"] for f in failed] == [ids[2]]
         assert failed[0]["error"]["code"] == "cancelled"
-        pending = c.get("/v1/videos", params={"status": "pending"}).json()["data"]
+        pending = c.get("/v1/video-requests", params={"status": "pending"}).json()["data"]
         assert ids[2] not in {p["request_id"] for p in pending} and len(pending) == 5
-        assert c.get("/v1/videos", params={"status": "done"}).json()["data"] == []
-        assert [i["request_id"] for i in other.get("/v1/videos").json()["data"]] == [other_id]
+        assert c.get("/v1/video-requests", params={"status": "done"}).json()["data"] == []
+        assert [i["request_id"] for i in other.get("/v1/video-requests").json()["data"]] == [other_id]
 
         for params, word in (
             ({"limit": 0}, "limit"),
@@ -287,8 +287,8 @@ def test_list_paginates_filters_and_isolates(idle):
             ({"status": "running"}, "status"),
             ({"after": other_id}, "after"),  # another key's job is no cursor of yours
         ):
-            assert_error(c.get("/v1/videos", params=params), 400, word)
-    assert_error(httpx.get(f"{idle.base_url}/v1/videos"), 401)
+            assert_error(c.get("/v1/video-requests", params=params), 400, word)
+    assert_error(httpx.get(f"{idle.base_url}/v1/video-requests"), 401)
 
 
 # --- idempotency ---------------------------------------------------------------------------------
@@ -330,7 +330,7 @@ def test_idempotent_creates(idle):
         for t in threads:
             t.join()
         assert len(ids) == 8 and len(set(ids)) == 1
-        listed = a.get("/v1/videos", params={"limit": 100}).json()["data"]
+        listed = a.get("/v1/video-requests", params={"limit": 100}).json()["data"]
         assert len(listed) == 4  # first, two plain, one raced
 
 
@@ -393,7 +393,7 @@ def test_webhook_urls_obey_the_address_rules(idle):
         ):
             r = c.post("/v1/videos/generations", json={**SHORT, "webhook_url": url})
             assert_error(r, 400, "webhook_url", word)
-        assert c.get("/v1/videos").json()["data"] == []
+        assert c.get("/v1/video-requests").json()["data"] == []
 
 
 # --- queue position ------------------------------------------------------------------------------

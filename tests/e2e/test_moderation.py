@@ -87,7 +87,7 @@ def test_blocked_prompt_is_done_without_url_or_file(server):
         blocked_id = create(c, {"prompt": BLOCKED_PROMPT, "duration": 2, "resolution": "480p"})
         passed_id = create(c, {"prompt": "a red ball bouncing on a beach", "duration": 1})
         blocked, passed = wait_done(c, blocked_id), wait_done(c, passed_id)
-        listed = c.get("/v1/videos", params={"limit": 5}).json()
+        listed = c.get("/v1/video-requests", params={"limit": 5}).json()
     withheld(blocked, 2, 2 * PRICE_480P)  # charged, as upstream does (charge_blocked = true)
     assert passed["video"]["respect_moderation"] is True
     decode_mp4(download(passed["video"]["url"]))  # ordinary prompts still get their video

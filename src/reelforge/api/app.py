@@ -21,12 +21,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reelforge.api.auth import KeyChecker
+from reelforge.api.openai.routes import openai_router
 from reelforge.api.routes import files, media, models, videos
 from reelforge.api.watch import JobWatcher
 from reelforge.api.wire import error_response
 from reelforge.core.catalog import Catalog
 from reelforge.core.errors import ApiError
 from reelforge.files import FileStore
+from reelforge.openai_videos import OpenAIVideos
 from reelforge.service import VideoService
 from reelforge.storage.base import Storage
 
@@ -103,7 +105,7 @@ def create_app(
         title="Reelforge",
         version="0.1.0",
         lifespan=lifespan,
-        description="A self-hosted server for xAI's video generation API.",
+        description="A self-hosted server for xAI's video generation API and OpenAI's Videos API.",
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
@@ -139,6 +141,8 @@ def create_app(
     def owner(request: Request) -> str:
         return keys.owner(request.headers.get("authorization"))
 
+    # First, so that it sees each request before the xAI routes (see api/openai/routes.py).
+    app.include_router(openai_router(OpenAIVideos(service), owner))
     app.include_router(videos.router(service, owner, watcher))
     app.include_router(models.router(catalog, owner))
     app.include_router(files.router(files_store, owner, tmp_dir))

@@ -136,6 +136,13 @@ def _serve_parser(sub: argparse._SubParsersAction, backend: argparse.ArgumentPar
         action="store_true",
         help="allow binding a non-loopback address with no API keys configured",
     )
+    p.add_argument(
+        "--max-pending-per-key",
+        type=int,
+        default=0,
+        metavar="N",
+        help="queued and rendering jobs one key may have; more is a 429 (default 0: no limit)",
+    )
 
 
 def _worker_parser(sub: argparse._SubParsersAction, backend: argparse.ArgumentParser) -> None:

@@ -342,7 +342,7 @@ def list_flow(
     limit: int | None, after: str | None, status: str | None, video_type: type[Video], client: Any
 ) -> Flow:
     params = {k: v for k, v in {"limit": limit, "after": after, "status": status}.items() if v}
-    response = yield Call("GET", "/v1/videos", params=params)
+    response = yield Call("GET", "/v1/video-requests", params=params)
     body = response.json()
     videos = [video_type.from_body("", item, client) for item in body.get("data", [])]
     return VideoPage(videos, bool(body.get("has_more")))

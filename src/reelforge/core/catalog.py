@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reelforge.core.enums import Mode
-from reelforge.core.sizes import ASPECT_RATIOS, RESOLUTIONS
+from reelforge.core.sizes import ASPECT_RATIOS, RESOLUTIONS, frame_size
 
 MODES = tuple(m.value for m in Mode)
 
@@ -52,7 +52,24 @@ class Model:
     last_frame: bool = False
     frame_pinning: bool = False
     voices: tuple[str, ...] = ()
+    # OpenAI's `size` ("WxH") -> (aspect ratio, resolution) it renders at; empty: every size
+    # this model renders natively. `seconds`: the lengths OpenAI's `seconds` may name; empty:
+    # any whole number within `durations`.
+    sizes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    seconds: tuple[int, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)  # engine-specific keys
+
+    def size_table(self, mode: str) -> dict[str, tuple[str, str]]:
+        """The OpenAI sizes this model takes in `mode`, each with what it renders."""
+        if self.sizes:
+            allowed = self.resolutions_for(mode)
+            return {k: v for k, v in self.sizes.items() if v[1] in allowed}
+        table = {}
+        for resolution in self.resolutions_for(mode):
+            for ratio in self.aspect_ratios:
+                width, height = frame_size(ratio, resolution)
+                table[f"{width}x{height}"] = (ratio, resolution)
+        return table
 
     def resolutions_for(self, mode: str) -> tuple[str, ...]:
         """The resolutions this model renders in `mode`, best last."""
@@ -94,6 +111,8 @@ _KNOWN_KEYS = {
     "last_frame",
     "frame_pinning",
     "voices",
+    "sizes",
+    "seconds",
 }
 
 
@@ -162,8 +181,26 @@ def _model(model_id: str, raw: dict[str, Any]) -> Model:
         last_frame=bool(raw.get("last_frame", False)),
         frame_pinning=bool(raw.get("frame_pinning", False)),
         voices=tuple(v.lower() for v in raw.get("voices", ())),
+        sizes=_sizes(model_id, raw.get("sizes", {}), resolutions, aspect_ratios),
+        seconds=tuple(int(s) for s in raw.get("seconds", ())),
         options=_engine_options(raw),
     )
+
+
+def _sizes(
+    model_id: str, raw: dict[str, Any], resolutions: tuple[str, ...], ratios: tuple[str, ...]
+) -> dict[str, tuple[str, str]]:
+    """`sizes = {"1280x720" = ["16:9", "720p"], ...}`, each naming what the model renders."""
+    table = {}
+    for size, value in raw.items():
+        ok = isinstance(value, list) and len(value) == 2
+        if not ok or value[0] not in ratios or value[1] not in resolutions:
+            raise CatalogError(
+                f"models.{model_id}.sizes.{size}: expected [aspect ratio, resolution] of this "
+                f"model ({list(ratios)}, {list(resolutions)}), got {value!r}"
+            )
+        table[size] = (value[0], value[1])
+    return table
 
 
 def _defaulted(given: dict[str, Any], defaults: dict[str, Any], modes: tuple[str, ...]) -> dict:

@@ -82,6 +82,9 @@ class JobSpec:
     reference_images: list[InputRef] = field(default_factory=list)
     keyframes: list[Keyframe] = field(default_factory=list)
     voices: list[str] = field(default_factory=list)
+    # What the surface that created the job needs to show it again (OpenAI: the size, seconds
+    # and model name as asked, remixed_from_video_id). Rendering never reads it.
+    surface_fields: dict[str, Any] = field(default_factory=dict)
 
     def inputs(self) -> list[InputRef]:
         """Every input to fetch, in a stable order."""

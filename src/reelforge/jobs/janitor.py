@@ -9,7 +9,7 @@ import time
 from reelforge.config import DAY
 from reelforge.core.errors import INTERNAL_ERROR
 from reelforge.files import FileStore
-from reelforge.jobs.store import JobStore
+from reelforge.jobs.store import Job, JobStore
 from reelforge.jobs.webhooks import DeliveryQueue
 from reelforge.storage.base import Storage
 
@@ -26,13 +26,19 @@ def sweep(
     if failed:
         log.warning("failed %d job(s) whose workers kept dying", failed)
     for job in store.expire_finished(older_than=time.time() - retention):
-        if job.result and job.result.get("video_key"):
-            storage.delete(job.result["video_key"])
-        storage.delete_prefix(f"inputs/{job.id}")
+        remove_files(storage, job)
     FileStore(store.engine, storage).remove_expired()
     now = time.time()
     store.purge_idempotency_keys(older_than=now - idempotency_ttl)
     DeliveryQueue(store.engine).purge(older_than=now - max(retention, DAY))
+
+
+def remove_files(storage: Storage, job: Job) -> None:
+    """Everything a job keeps in storage: its video, its inputs and the video's previews."""
+    if job.result and job.result.get("video_key"):
+        storage.delete(job.result["video_key"])
+    storage.delete_prefix(f"inputs/{job.id}")
+    storage.delete_prefix(f"previews/{job.id}")
 
 
 def interval_for(retention: float) -> float:

@@ -253,6 +253,13 @@ class JobStore:
                 out.update((i, (wire_status(status), progress)) for i, status, progress in rows)
         return out
 
+    def pending_count(self, owner: str) -> int:
+        query = sa.select(sa.func.count()).where(
+            jobs.c.owner == owner, jobs.c.status.in_((QUEUED, RUNNING))
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(query).scalar_one()
+
     def queue_position(self, job: Job) -> int | None:
         """1 for the next job a worker takes, 2 after it, ...; None unless `job` is queued."""
         if job.status != QUEUED:
@@ -273,18 +280,27 @@ class JobStore:
         after: Job | None = None,
         status: str | None = None,
         expired_before: float = 0.0,
+        id_prefix: tuple[str, bool] | None = None,
+        oldest_first: bool = False,
     ) -> list[Job]:
-        """`owner`'s jobs, newest first, `limit` of them after the job `after` (a cursor that
-        stays put when jobs are added). `status` is a wire status; jobs finished before
-        `expired_before` count as expired, as polling shows them."""
+        """`owner`'s jobs, newest first (or oldest first), `limit` of them after the job `after`
+        (a cursor that stays put when jobs are added). `status` is a wire status; jobs finished
+        before `expired_before` count as expired, as polling shows them. `id_prefix`
+        (prefix, wanted): only the jobs whose ids start (True) or do not start (False) with it."""
         c = jobs.c
         query = sa.select(jobs).where(c.owner == owner)
+        if id_prefix is not None:
+            prefix, wanted = id_prefix
+            like = c.id.like(prefix.replace("_", "\\_") + "%", escape="\\")
+            query = query.where(like if wanted else sa.not_(like))
         if after is not None:
+            before = (
+                (c.created_at > after.created_at, c.id > after.id)
+                if oldest_first
+                else (c.created_at < after.created_at, c.id < after.id)
+            )
             query = query.where(
-                sa.or_(
-                    c.created_at < after.created_at,
-                    sa.and_(c.created_at == after.created_at, c.id < after.id),
-                )
+                sa.or_(before[0], sa.and_(c.created_at == after.created_at, before[1]))
             )
         lapsed = sa.and_(c.status.in_(FINISHED), c.finished_at < expired_before)
         if status == PENDING:
@@ -293,7 +309,8 @@ class JobStore:
             query = query.where(c.status == status, c.finished_at >= expired_before)
         elif status == EXPIRED:
             query = query.where(sa.or_(c.status == EXPIRED, lapsed))
-        query = query.order_by(c.created_at.desc(), c.id.desc()).limit(limit)
+        order = (c.created_at, c.id) if oldest_first else (c.created_at.desc(), c.id.desc())
+        query = query.order_by(*order).limit(limit)
         with self.engine.connect() as conn:
             return [_job(r) for r in conn.execute(query)]
 
@@ -323,6 +340,23 @@ class JobStore:
             if cancelled:
                 webhooks.enqueue(conn, [job_id], FAILED)
         return bool(cancelled)
+
+    def delete(self, job_id: str, owner: str) -> Job | None:
+        """Remove a finished (or cancelled) job's row; the job as it was, or None if there was
+        none. Its webhook deliveries already queued stay queued; nothing new is subscribed."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                jobs.delete()
+                .where(
+                    jobs.c.id == job_id,
+                    jobs.c.owner == owner,
+                    jobs.c.status.not_in((QUEUED, RUNNING)),
+                )
+                .returning(*jobs.c)
+            ).first()
+            if row is not None:
+                webhooks.forget(conn, [job_id])
+        return _job(row) if row else None
 
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:

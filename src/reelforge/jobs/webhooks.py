@@ -7,14 +7,20 @@ The API process sends them in the background (`WebhookDispatcher`): claimed with
 several at once, each within a short timeout, retried with exponential backoff. A slow or dead
 receiver therefore never holds up a worker, a job's status or another delivery.
 
-Each POST carries the job's status body (as `GET /v1/videos/{id}` returns it) plus `request_id`,
-signed: `Reelforge-Webhook-Signature: v1=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>` with
-`Reelforge-Webhook-Timestamp: <unix seconds>`.
+Each POST carries what the surface that created the job says (`body_for`), signed by the
+Standard Webhooks scheme (https://www.standardwebhooks.com, what OpenAI signs with):
+`webhook-id`, `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of
+f"{id}.{timestamp}.{body}">`, keyed by the secret (a `whsec_` secret's base64-decoded rest, any
+other secret's own bytes). xAI-surface deliveries also carry the deprecated Reelforge headers:
+`Reelforge-Webhook-Signature: v1=<hex HMAC-SHA256(secret, f"{timestamp}.{body}")>`,
+`Reelforge-Webhook-Timestamp` and `Reelforge-Webhook-Id`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -127,6 +133,7 @@ class Delivery:
     base_url: str
     trusted: bool
     attempts: int
+    created_at: float = 0.0  # when the event happened
 
 
 def _delivery(row: sa.Row) -> Delivery:
@@ -221,10 +228,46 @@ class DeliveryQueue:
 # --- signing and sending -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Message:
+    """One delivery's body, its Standard Webhooks id, and whether the deprecated Reelforge
+    headers go with it."""
+
+    body: dict[str, Any]
+    msg_id: str
+    legacy: bool = False
+
+
+# `body_for` returns this when an event means nothing to the job's surface (OpenAI has no
+# expiry event): the delivery is recorded as sent, with nothing sent.
+NOTHING = Message({}, "")
+
+
 def signature(secret: bytes, timestamp: str, body: bytes) -> str:
-    """`v1=` + hex HMAC-SHA256 of `f"{timestamp}.{body}"`: what receivers recompute."""
+    """`v1=` + hex HMAC-SHA256 of `f"{timestamp}.{body}"`: the deprecated Reelforge header."""
     mac = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256)
     return f"v1={mac.hexdigest()}"
+
+
+def standard_key(secret: bytes) -> bytes:
+    """The HMAC key of a Standard Webhooks secret: `whsec_<base64>` decoded, else the bytes."""
+    if secret.startswith(b"whsec_"):
+        try:
+            return base64.b64decode(secret[6:], validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    return secret
+
+
+def standard_signature(key: bytes, msg_id: str, timestamp: str, body: bytes) -> str:
+    """`v1,` + base64 HMAC-SHA256 of `f"{msg_id}.{timestamp}.{body}"` (Standard Webhooks)."""
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def message_id(d: Delivery) -> str:
+    """The same for every attempt at one delivery, so receivers can drop repeats."""
+    return "evt_" + hashlib.sha256(f"{d.job_id}:{d.event}".encode()).hexdigest()[:32]
 
 
 def retry_delay(attempts_made: int, max_attempts: int, backoff: float) -> float | None:
@@ -234,7 +277,8 @@ def retry_delay(attempts_made: int, max_attempts: int, backoff: float) -> float 
     return backoff * 2 ** (attempts_made - 1)
 
 
-BodyFor = Callable[[Delivery], dict[str, Any] | None]
+# A Message, or a plain body (sent with the Reelforge headers too), or None: the job is gone.
+BodyFor = Callable[[Delivery], Message | dict[str, Any] | None]
 
 
 class WebhookDispatcher:
@@ -312,15 +356,24 @@ class WebhookDispatcher:
             return f"could not build the body ({type(exc).__name__})"
         if body is None:
             return "the job no longer exists"
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        if body is NOTHING:
+            return None
+        message = body if isinstance(body, Message) else Message(body, message_id(d), True)
+        payload = json.dumps(message.body, separators=(",", ":")).encode()
         timestamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            "Reelforge-Webhook-Id": f"{d.job_id}:{d.event}",
-            "Reelforge-Webhook-Timestamp": timestamp,
-            "Reelforge-Webhook-Signature": signature(self.secret, timestamp, payload),
+            "webhook-id": message.msg_id,
+            "webhook-timestamp": timestamp,
+            "webhook-signature": standard_signature(
+                standard_key(self.secret), message.msg_id, timestamp, payload
+            ),
         }
+        if message.legacy:  # deprecated; kept for one release
+            headers["Reelforge-Webhook-Id"] = f"{d.job_id}:{d.event}"
+            headers["Reelforge-Webhook-Timestamp"] = timestamp
+            headers["Reelforge-Webhook-Signature"] = signature(self.secret, timestamp, payload)
         policy = FetchPolicy(allow_private=self.allow_private or d.trusted)
         try:
             status = await apost(d.url, payload, headers, policy, self.timeout, "webhook_url")

@@ -74,7 +74,10 @@ def router(service: VideoService, owner: Owner, watcher: JobWatcher) -> APIRoute
     def extend(request: Request, body: ExtendIn) -> JSONResponse:
         return create(EXTENSION, request, body)
 
-    @api.get("/v1/videos", summary="List your video requests, newest first (Reelforge's own)")
+    # Reelforge's own list of xAI-surface jobs; `GET /v1/videos` is the OpenAI surface's list.
+    @api.get(
+        "/v1/video-requests", summary="List your video requests, newest first (Reelforge's own)"
+    )
     def list_videos(
         request: Request, limit: str = "20", after: str | None = None, status: str | None = None
     ) -> dict:

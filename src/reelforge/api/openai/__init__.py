@@ -1,0 +1,1 @@
+"""The OpenAI Videos API surface (what the official `openai` SDKs call), beside the xAI one."""
