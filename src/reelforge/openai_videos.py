@@ -87,6 +87,9 @@ class Video:
     seconds: str
     size: str
     error: dict[str, str] | None
+    # Reelforge's own, once completed: what the job cost, from the catalog's prices (as on
+    # the xAI surface). Not one of the 13.
+    usage: dict[str, int] | None = None
 
     @property
     def pending(self) -> bool:
@@ -444,4 +447,7 @@ class OpenAIVideos:
             seconds=str(result["duration"]) if done else fields.get("seconds", ""),
             size=fields.get("size", ""),
             error=error,
+            usage={"cost_in_usd_ticks": result["cost_in_usd_ticks"]}
+            if status == "completed"
+            else None,
         )

@@ -145,7 +145,7 @@ class AsyncVideo(Video):
 
 @dataclass
 class VideoPage:
-    """One page of `GET /v1/video-requests`, newest first. Pass `next_after` as `after` for the next."""
+    """One page of `GET /v1/video-requests`, newest first; `next_after` is the next `after`."""
 
     data: list[Video]
     has_more: bool

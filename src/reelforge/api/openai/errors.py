@@ -63,8 +63,9 @@ def _response_for(exc: Exception) -> JSONResponse:
 class OpenAIRoute(APIRoute):
     """A route of this surface: whatever it raises leaves as OpenAI's error object.
 
-    A 5xx answer to a POST carries `x-should-retry: false`: the SDKs retry 5xx without an
-    idempotency key, and the job may already be queued, so a retry could make a second one.
+    `x-should-retry: false` goes with a 5xx answer to a POST (the SDKs retry 5xx without an
+    idempotency key, and the job may already be queued, so a retry could make a second one) and
+    with a 409 (a video not ready yet: the SDK's quick retries would only be refused again).
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -75,7 +76,8 @@ class OpenAIRoute(APIRoute):
                 return await handler(request)
             except Exception as exc:
                 response = _response_for(exc)
-                if response.status_code >= 500 and request.method == "POST":
+                status = response.status_code
+                if status == 409 or (status >= 500 and request.method == "POST"):
                     response.headers["x-should-retry"] = "false"
                 return response
 

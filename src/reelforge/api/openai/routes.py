@@ -39,7 +39,10 @@ from reelforge.service import OPENAI_ID_PREFIX
 
 
 def video_body(video: Video) -> dict[str, Any]:
-    return dataclasses.asdict(video)
+    body = dataclasses.asdict(video)
+    if body["usage"] is None:  # Reelforge's addition, only once there is a cost to show
+        del body["usage"]
+    return body
 
 
 def webhook_message(videos: OpenAIVideos, delivery: Delivery) -> WebhookMessage:
