@@ -278,7 +278,9 @@ def test_list_paginates_filters_and_isolates(idle):
         pending = c.get("/v1/video-requests", params={"status": "pending"}).json()["data"]
         assert ids[2] not in {p["request_id"] for p in pending} and len(pending) == 5
         assert c.get("/v1/video-requests", params={"status": "done"}).json()["data"] == []
-        assert [i["request_id"] for i in other.get("/v1/video-requests").json()["data"]] == [other_id]
+        assert [i["request_id"] for i in other.get("/v1/video-requests").json()["data"]] == [
+            other_id
+        ]
 
         for params, word in (
             ({"limit": 0}, "limit"),
