@@ -10,8 +10,10 @@ the JSON body older SDKs send is tested with plain HTTP.
 from __future__ import annotations
 
 import io
+import re
 import time
 import warnings
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -436,3 +438,14 @@ def test_poll_with_the_sdk_reads_the_hint(server):
         warnings.simplefilter("ignore")
         video = client.videos.create_and_poll(prompt="quick", seconds="1", **FAST)
     assert video.status == "completed" and time.monotonic() - started < 30
+
+
+def test_the_readme_example_runs_as_written(server, tmp_path, monkeypatch):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    (example,) = [b for b in blocks if "from openai import OpenAI" in b]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(example.replace("http://127.0.0.1:8000", server.base_url), "README", "exec"), {})
+    video = decode_mp4((tmp_path / "ball.mp4").read_bytes())
+    assert (video.width, video.height, len(video.frames)) == (720, 1280, 192)
+    assert Image.open(tmp_path / "ball.webp").format == "WEBP"
