@@ -116,7 +116,7 @@ def test_a_job_from_create_to_done_through_an_in_process_worker(backend):
     done, listed, cancel = call(
         backend,
         ("GET", f"/v1/videos/{job}", {}),
-        ("GET", "/v1/videos", {}),
+        ("GET", "/v1/video-requests", {}),
         ("DELETE", f"/v1/videos/{job}", {}),
     )
     assert done.json()["status"] == "done" and done.json()["usage"]["cost_in_usd_ticks"] > 0

@@ -26,13 +26,14 @@ MiB = 1024 * 1024
 MAX_FILE_BYTES = 50 * MiB  # the Files API's cap, and the largest input video
 MAX_FIELD_BYTES = 24 * MiB  # a text field: room for a 20 MiB `image_url` data URL
 
+FORMS = ("multipart/form-data", "application/x-www-form-urlencoded")
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
 
 
 async def read_body(request: Request) -> tuple[dict[str, Any], dict[str, bytes]]:
     """The body's fields (bracket keys nested into objects) and its file parts' bytes."""
     content_type = request.headers.get("content-type", "").lower()
-    if content_type.startswith("multipart/form-data"):
+    if content_type.startswith(FORMS):
         fields: dict[str, Any] = {}
         files: dict[str, bytes] = {}
         async with request.form(max_files=4, max_fields=200, max_part_size=MAX_FIELD_BYTES) as form:

@@ -3,8 +3,8 @@
 How one server tells the two apart (README, "OpenAI Videos API"):
 - `GET`/`DELETE /v1/videos/{id}`: ids starting `video_` are OpenAI's; any other id goes on to
   the xAI routes (xAI request ids are UUIDs).
-- `POST /v1/videos/edits` and `/extensions`: a multipart body, or a JSON body whose `video` has
-  an `id`, is OpenAI's; any other body goes on to the xAI route.
+- `POST /v1/videos/edits` and `/extensions`: a form body (multipart, as the SDKs send), or a JSON
+  body whose `video` has an `id`, is OpenAI's; any other body goes on to the xAI route.
 - `POST /v1/videos`, `GET /v1/videos`, `/v1/videos/{id}/content` and `/v1/videos/{id}/remix`
   exist only here.
 This router must be included before the xAI routes: it is the first to look at each request.
@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from starlette.routing import Match
 from starlette.types import Message, Receive, Scope, Send
 
-from reelforge.api.openai.bodies import order_from, read_body, remix_prompt
+from reelforge.api.openai.bodies import FORMS, order_from, read_body, remix_prompt
 from reelforge.api.openai.errors import OpenAIRoute
 from reelforge.core.errors import invalid
 from reelforge.jobs.store import DONE, EXPIRED
@@ -84,8 +84,8 @@ class _SharedBody(OpenAIRoute):
         return super().matches(scope)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        content_type = dict(scope["headers"]).get(b"content-type", b"").lower()
-        if content_type.startswith(b"multipart/form-data"):
+        content_type = dict(scope["headers"]).get(b"content-type", b"").decode("latin-1").lower()
+        if content_type.startswith(FORMS):  # xAI's bodies are JSON only
             return await super().handle(scope, receive, send)
         body = b""
         while True:  # JSON: read it all (the xAI route would too), then replay it
