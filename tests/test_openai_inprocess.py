@@ -9,6 +9,7 @@ import pytest
 from reelforge.api.openai.bodies import _nest, order_from
 from reelforge.core.catalog import Catalog, CatalogError
 from reelforge.core.errors import ApiError
+from reelforge.engines.preview.scene import read_prompt
 from reelforge.jobs.webhooks import standard_key, standard_signature
 from reelforge.service import OPENAI_ID_PREFIX
 from tests.test_api_inprocess import AUTH, backend, call  # noqa: F401 - the fixture
@@ -137,3 +138,12 @@ def test_standard_webhook_signatures():
     )
     assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
     assert standard_key(b"plain-secret") == b"plain-secret"
+
+
+def test_a_negative_prompt_keeps_what_it_names_out_of_the_preview():
+    kinds = lambda scene: {s.kind for s in scene.subjects}  # noqa: E731
+    assert {"cat", "dog"} <= kinds(read_prompt("a cat and a dog on a beach", 0))
+    without = read_prompt("a cat and a dog on a beach", 0, "cats, rain")
+    assert "cat" not in kinds(without) and "dog" in kinds(without)
+    (listed,) = (order_from({"prompt": "p", "negative_prompt": "cats"}, {}).negative_prompt,)
+    assert listed == "cats"

@@ -67,6 +67,7 @@ class Order:
     video_upload: bytes | None = None
     seed: int | None = None
     generate_audio: bool | None = None
+    negative_prompt: str | None = None
     webhook_url: str | None = None
 
 
@@ -157,6 +158,7 @@ class OpenAIVideos:
             image=order.reference,
             generate_audio=order.generate_audio,
             seed=order.seed,
+            negative_prompt=order.negative_prompt,
         )
         fields = {"model": name, "size": size, "seconds": str(seconds)}
         return self._queue(owner, GENERATION, request, fields, order.webhook_url, base_url)
@@ -185,6 +187,7 @@ class OpenAIVideos:
             video=source.ref,
             generate_audio=order.generate_audio,
             seed=order.seed,
+            negative_prompt=order.negative_prompt,
         )
         fields = {
             "model": order.model or source.model_name,
@@ -209,6 +212,7 @@ class OpenAIVideos:
             video=source.ref,
             generate_audio=order.generate_audio,
             seed=order.seed,
+            negative_prompt=order.negative_prompt,
         )
         fields = {
             "model": order.model or source.model_name,

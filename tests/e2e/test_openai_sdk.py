@@ -169,6 +169,7 @@ def test_extra_body_extensions_are_honoured(server):
     assert quiet.audio_channels is None  # generate_audio=false: no audio stream
     one, again, other = make(seed=11), make(seed=11), make(seed=12)
     assert one == again and one != other  # the seed decides the video
+    assert make(seed=11, negative_prompt="cats") != one  # no cat drawn (the preview engine)
 
 
 # --- read -------------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ class VideoRequest:
     voices: list[str] = field(default_factory=list)
     generate_audio: bool | None = None
     seed: int | None = None
+    negative_prompt: str | None = None
 
 
 @dataclass
@@ -82,6 +83,7 @@ class JobSpec:
     reference_images: list[InputRef] = field(default_factory=list)
     keyframes: list[Keyframe] = field(default_factory=list)
     voices: list[str] = field(default_factory=list)
+    negative_prompt: str = ""  # what the clip should not show; engines that take one use it
     # What the surface that created the job needs to show it again (OpenAI: the size, seconds
     # and model name as asked, remixed_from_video_id). Rendering never reads it.
     surface_fields: dict[str, Any] = field(default_factory=dict)
@@ -189,6 +191,9 @@ def build_spec(kind: str, req: VideoRequest, catalog: Catalog) -> JobSpec:
     if not prompt and not (mode in (Mode.IMAGE_TO_VIDEO, Mode.TEXT_TO_VIDEO) and pins_frame):
         raise invalid("prompt", f"is required for {mode}")
 
+    negative = (req.negative_prompt or "").strip()
+    if len(negative) > MAX_PROMPT_CHARS:
+        raise invalid("negative_prompt", f"is longer than {MAX_PROMPT_CHARS} characters")
     if req.seed is not None and not (isinstance(req.seed, int) and 0 <= req.seed <= MAX_SEED):
         raise invalid("seed", f"must be an integer between 0 and {MAX_SEED}")
     common = dict(
@@ -198,6 +203,7 @@ def build_spec(kind: str, req: VideoRequest, catalog: Catalog) -> JobSpec:
         prompt=prompt,
         seed=req.seed or 0,
         generate_audio=True if req.generate_audio is None else bool(req.generate_audio),
+        negative_prompt=negative,
     )
 
     if mode in (Mode.EDIT, Mode.EXTENSION):

@@ -43,6 +43,7 @@ class RenderRequest:
     # Reference-to-video: each must visibly appear; the prompt names them <IMAGE_n> (0- or 1-based).
     reference_images: tuple[np.ndarray, ...] = field(default_factory=tuple)
     voices: tuple[str, ...] = ()  # reference_audios voice ids, lower case; they shape the track
+    negative_prompt: str = ""  # what the clip should not show ("" : nothing said)
     # edit and extension: the input video's frames at this request's size and fps (a fresh
     # iterator per call). An edit returns one changed frame per source frame; an extension
     # renders only the new segment, starting from `image` (the source's last frame); engines

@@ -112,6 +112,7 @@ class Renderer:
         request = RenderRequest(
             mode=spec.mode,
             prompt=spec.prompt,
+            negative_prompt=spec.negative_prompt,
             width=width,
             height=height,
             num_frames=num_frames,
@@ -158,6 +159,7 @@ class Renderer:
             request = RenderRequest(
                 mode=spec.mode,
                 prompt=spec.prompt,
+                negative_prompt=spec.negative_prompt,
                 width=width,
                 height=height,
                 num_frames=max(1, round(info.duration_s * FPS)),

@@ -90,6 +90,7 @@ def order_from(fields: dict[str, Any], files: dict[str, bytes]) -> Order:
         size=_text(fields, "size"),
         seed=_integer(fields, "seed"),
         generate_audio=_boolean(fields, "generate_audio"),
+        negative_prompt=_text(fields, "negative_prompt"),
         webhook_url=_text(fields, "webhook_url"),
     )
     if "input_reference" in files:

@@ -184,8 +184,9 @@ class DiffusersEngine:
             callback_on_step_end=on_step,
             **plan.kwargs,
         )
-        if options.negative_prompt is not None:
-            kwargs["negative_prompt"] = options.negative_prompt
+        negative = request.negative_prompt or options.negative_prompt  # the request's wins
+        if negative:
+            kwargs["negative_prompt"] = negative
         loaded.family.finish(pipe, plan, options, kwargs)
         log.info(
             "%s: %s %dx%d, %s native frames, %d steps, conditioned on native frames %s",

@@ -100,7 +100,7 @@ class EditClip:
 
     def __init__(self, request: RenderRequest) -> None:
         self.request = request
-        self.scene = read_prompt(request.prompt, request.seed)
+        self.scene = read_prompt(request.prompt, request.seed, request.negative_prompt)
         self.look = named_look(request.prompt)
         if self.look is None and not self.scene.named_subjects and self.scene.weather is None:
             self.look = fallback_look(request.prompt, request.seed)
@@ -203,7 +203,9 @@ class PreviewClip:
         self.request = request
         references = request.reference_images
         self.roles = direct(request.prompt, len(references))
-        self.scene: Scene = read_prompt(strip_placeholders(request.prompt), request.seed)
+        self.scene: Scene = read_prompt(
+            strip_placeholders(request.prompt), request.seed, request.negative_prompt
+        )
 
     def audio(self) -> np.ndarray | None:
         r = self.request

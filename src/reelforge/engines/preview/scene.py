@@ -266,8 +266,10 @@ def tokenize(prompt: str) -> list[str]:
     return re.findall(r"[a-z]+|\d+", prompt.lower())
 
 
-def read_prompt(prompt: str, seed: int) -> Scene:
-    words = tokenize(prompt)
+def read_prompt(prompt: str, seed: int, unwanted: str = "") -> Scene:
+    """The scene a prompt asks for; words of `unwanted` (a negative prompt) are not drawn."""
+    banned = {_kind_of(w) for w in tokenize(unwanted)}
+    words = [w for w in tokenize(prompt) if _kind_of(w) not in banned]
     prompt_hash = stable_hash("prompt", prompt.strip().lower())
     seed_hash = stable_hash("seed", seed, prompt)
     theme = next((THEME_WORDS[w] for w in words if w in THEME_WORDS), None)
@@ -305,6 +307,11 @@ def _subjects(words: list[str]) -> list[Subject]:
         total = min(_MAX_PER_KIND, count + (previous.count if previous else 0))
         found[kind] = Subject(kind, total, colour or (previous.colour if previous else None))
     return list(found.values())
+
+
+def _kind_of(word: str) -> str:
+    """The subject a word names ("kittens" -> "cat"), else the word itself."""
+    return SUBJECT_WORDS.get(word) or SUBJECT_WORDS.get(_singular(word)) or _singular(word)
 
 
 def _singular(word: str) -> str:
