@@ -70,6 +70,14 @@ class Order:
     negative_prompt: str | None = None
     webhook_url: str | None = None
 
+    def extensions(self) -> dict[str, Any]:
+        """The `extra_body` keys a VideoRequest takes as they are."""
+        return {
+            "seed": self.seed,
+            "generate_audio": self.generate_audio,
+            "negative_prompt": self.negative_prompt,
+        }
+
 
 @dataclass(frozen=True)
 class Video:
@@ -156,9 +164,7 @@ class OpenAIVideos:
             aspect_ratio=aspect_ratio,
             resolution=resolution,
             image=order.reference,
-            generate_audio=order.generate_audio,
-            seed=order.seed,
-            negative_prompt=order.negative_prompt,
+            **order.extensions(),
         )
         fields = {"model": name, "size": size, "seconds": str(seconds)}
         return self._queue(owner, GENERATION, request, fields, order.webhook_url, base_url)
@@ -185,9 +191,7 @@ class OpenAIVideos:
             model=model.id,
             prompt=order.prompt,
             video=source.ref,
-            generate_audio=order.generate_audio,
-            seed=order.seed,
-            negative_prompt=order.negative_prompt,
+            **order.extensions(),
         )
         fields = {
             "model": order.model or source.model_name,
@@ -210,9 +214,7 @@ class OpenAIVideos:
             prompt=order.prompt,
             duration=added,
             video=source.ref,
-            generate_audio=order.generate_audio,
-            seed=order.seed,
-            negative_prompt=order.negative_prompt,
+            **order.extensions(),
         )
         fields = {
             "model": order.model or source.model_name,

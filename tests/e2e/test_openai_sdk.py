@@ -325,6 +325,11 @@ def test_delete_removes_the_job_and_its_files_and_stops_a_render(server):
     with pytest.raises(openai.NotFoundError):
         client.videos.download_content(long.id)
     assert long.id not in [v.id for v in client.videos.list()]
+    stopped = client.videos.create(prompt="another long one", seconds="15", **FAST)
+    with server.client() as c:  # Reelforge's own cancel takes either surface's ids
+        assert c.post(f"/v1/videos/{stopped.id}/cancel").status_code == 200
+    cancelled = client.videos.retrieve(stopped.id)  # OpenAI has no cancelled status
+    assert (cancelled.status, cancelled.error.code) == ("failed", "cancelled")
 
 
 # --- errors -----------------------------------------------------------------------------------

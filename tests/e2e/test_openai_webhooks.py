@@ -13,7 +13,8 @@ import pytest
 import standardwebhooks
 
 from tests.helpers import KEY, create, wait_done
-from tests.webhook_receiver import Receiver, verify
+from tests.test_webhooks import receiver  # noqa: F401 - the fixture
+from tests.webhook_receiver import verify
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -22,14 +23,7 @@ FAST = {"model": "grok-imagine-video", "size": "848x480"}
 
 
 @pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
-
-
-@pytest.fixture
-def hooked(make_server, receiver):
+def hooked(make_server, receiver):  # noqa: F811 - the fixture
     """The operator's webhook URL (a loopback one is allowed: it is the operator's)."""
     return make_server(
         "--workers", "1", "--webhook-url", f"{receiver.url}/ok", "--webhook-secret", SECRET
@@ -45,7 +39,7 @@ def unwrap(got) -> dict:
     return payload
 
 
-def test_openai_jobs_send_openai_events(hooked, receiver):
+def test_openai_jobs_send_openai_events(hooked, receiver):  # noqa: F811
     client = openai.OpenAI(base_url=f"{hooked.base_url}/v1", api_key=KEY)
     done = client.videos.create_and_poll(prompt="a kite", seconds="1", poll_interval_ms=100, **FAST)
     [got] = receiver.wait_for("/ok")
@@ -68,7 +62,7 @@ def test_openai_jobs_send_openai_events(hooked, receiver):
     assert len({e["id"] for e in events.values()}) == 3
 
 
-def test_a_tampered_delivery_fails_both_verifiers(hooked, receiver):
+def test_a_tampered_delivery_fails_both_verifiers(hooked, receiver):  # noqa: F811
     client = openai.OpenAI(base_url=f"{hooked.base_url}/v1", api_key=KEY)
     client.videos.create_and_poll(prompt="a kite", seconds="1", poll_interval_ms=100, **FAST)
     [got] = receiver.wait_for("/ok")
@@ -79,7 +73,7 @@ def test_a_tampered_delivery_fails_both_verifiers(hooked, receiver):
         standardwebhooks.Webhook(SECRET).verify(tampered, got.headers)
 
 
-def test_xai_jobs_keep_their_body_and_the_deprecated_headers(hooked, receiver):
+def test_xai_jobs_keep_their_body_and_the_deprecated_headers(hooked, receiver):  # noqa: F811
     with hooked.client() as c:
         request_id = create(c, {"prompt": "a kite", "duration": 1})
         assert wait_done(c, request_id)["status"] == "done"
@@ -90,7 +84,7 @@ def test_xai_jobs_keep_their_body_and_the_deprecated_headers(hooked, receiver):
     assert got.headers["Reelforge-Webhook-Id"] == f"{request_id}:done"
 
 
-def test_a_generated_secret_is_a_standard_one(make_server, receiver):
+def test_a_generated_secret_is_a_standard_one(make_server, receiver):  # noqa: F811
     server = make_server("--workers", "1", "--webhook-url", f"{receiver.url}/ok")
     secret = (server.data_dir / "webhook-secret").read_text()
     assert secret.startswith("whsec_") and len(base64.b64decode(secret[6:])) == 32

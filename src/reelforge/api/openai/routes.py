@@ -33,6 +33,7 @@ from reelforge.openai_videos import (
     DEFAULT_LIST_LIMIT,
     POLL_AFTER_MS,
     OpenAIVideos,
+    Order,
     Video,
 )
 from reelforge.service import OPENAI_ID_PREFIX
@@ -139,12 +140,19 @@ def openai_router(videos: OpenAIVideos, owner: Callable[[Request], str]) -> APIR
     def base(request: Request) -> str:
         return str(request.base_url)
 
-    @router.post("/v1/videos", summary="Create a video (OpenAI)")
-    async def create(request: Request) -> dict:
-        who = owner(request)
-        order = order_from(*await read_body(request))
-        video = await asyncio.to_thread(videos.create, who, order, base(request))
-        return video_body(video)
+    def from_body(action: Callable[[str, Order, str], Video]):
+        """A route that reads an Order from the body and answers the Video `action` makes."""
+
+        async def handle(request: Request) -> dict:
+            who = owner(request)
+            order = order_from(*await read_body(request))
+            return video_body(await asyncio.to_thread(action, who, order, base(request)))
+
+        return handle
+
+    router.add_api_route(
+        "/v1/videos", from_body(videos.create), methods=["POST"], summary="Create a video (OpenAI)"
+    )
 
     @router.get("/v1/videos", summary="List your videos (OpenAI)")
     def list_videos(
@@ -163,32 +171,19 @@ def openai_router(videos: OpenAIVideos, owner: Callable[[Request], str]) -> APIR
             "has_more": page.has_more,
         }
 
-    async def edit(request: Request) -> dict:
-        who = owner(request)
-        order = order_from(*await read_body(request))
-        return video_body(await asyncio.to_thread(videos.edit, who, order, base(request)))
-
-    async def extend(request: Request) -> dict:
-        who = owner(request)
-        order = order_from(*await read_body(request))
-        return video_body(await asyncio.to_thread(videos.extend, who, order, base(request)))
-
-    router.add_api_route(
-        "/v1/videos/edits",
-        edit,
-        methods=["POST"],
-        summary="Edit a video (OpenAI: multipart, or JSON with video.id)",
-        route_class_override=_SharedBody,
-        operation_id="openai_edit_video",
+    shared = (
+        ("edit", "/v1/videos/edits", videos.edit),
+        ("extend", "/v1/videos/extensions", videos.extend),
     )
-    router.add_api_route(
-        "/v1/videos/extensions",
-        extend,
-        methods=["POST"],
-        summary="Extend a video (OpenAI: multipart, or JSON with video.id)",
-        route_class_override=_SharedBody,
-        operation_id="openai_extend_video",
-    )
+    for name, path, action in shared:
+        router.add_api_route(
+            path,
+            from_body(action),
+            methods=["POST"],
+            summary=f"{name.title()} a video (OpenAI: a form, or JSON with video.id)",
+            route_class_override=_SharedBody,
+            operation_id=f"openai_{name}_video",
+        )
 
     @router.post("/v1/videos/{video_id}/remix", summary="Remix a completed video (OpenAI)")
     async def remix(video_id: str, request: Request) -> dict:
