@@ -26,6 +26,7 @@ from reelforge.media.fit import fit_image
 from reelforge.media.previews import COLUMNS, TILE_WIDTH
 from tests.helpers import (
     KEY,
+    Server,
     create,
     data_url,
     decode_mp4,
@@ -35,6 +36,7 @@ from tests.helpers import (
     synthetic_image,
     wait_done,
 )
+from tests.s3_server import CREDENTIALS
 
 # Every SDK video method is marked deprecated (the hosted Sora API is being shut down).
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -455,3 +457,26 @@ def test_the_readme_example_runs_as_written(server, tmp_path, monkeypatch):
     video = decode_mp4((tmp_path / "ball.mp4").read_bytes())
     assert (video.width, video.height, len(video.frames)) == (720, 1280, 192)
     assert Image.open(tmp_path / "ball.webp").format == "WEBP"
+
+
+def test_content_from_a_bucket_redirects_and_previews_are_kept_there(tmp_path, s3_server):
+    """With S3 storage, /content answers a 302 to a presigned URL (the SDK follows it) and the
+    thumbnail is made from the bucket's MP4 and stored beside it."""
+    args = ["--workers", "1", "--storage", "s3://reelforge/oa", "--s3-endpoint-url"]
+    server = Server(tmp_path / "data", args=[*args, s3_server.endpoint_url], env=CREDENTIALS)
+    server.start()
+    try:
+        client = sdk(server)
+        video = client.videos.create_and_poll(
+            prompt="a boat", seconds="1", poll_interval_ms=100, **FAST
+        )
+        content = client.videos.download_content(video.id)
+        assert str(content.response.url).startswith(s3_server.endpoint_url)
+        assert len(decode_mp4(content.read()).frames) == 24
+        thumb = client.videos.download_content(video.id, variant="thumbnail").read()
+        assert Image.open(io.BytesIO(thumb)).size == (848, 480)
+        assert f"oa/previews/{video.id}/thumbnail.webp" in s3_server.keys("reelforge", "oa/")
+        client.videos.delete(video.id)
+        assert not [k for k in s3_server.keys("reelforge", "oa/") if video.id in k]
+    finally:
+        server.stop()
