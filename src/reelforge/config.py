@@ -39,6 +39,8 @@ class Settings:
     webhook_backoff: float = 1.0  # seconds before the first retry; doubled each time
     webhook_timeout: float = 10.0  # one delivery attempt, connect to response
     webhook_concurrency: int = 8  # deliveries in flight at once per API process
+    scenarios: bool = False  # honour Reelforge-Scenario and serve the request journal
+    fast: bool = False  # the encoder's fastest settings: same sizes, frames and audio
 
     @property
     def db_url(self) -> str:

@@ -10,6 +10,9 @@ extension modes with their limits. The wire shapes are api/openai's.
 from __future__ import annotations
 
 import base64
+import dataclasses
+import hashlib
+import json
 import shutil
 import time
 import uuid
@@ -19,6 +22,7 @@ from typing import Any
 
 from reelforge.core.catalog import Model
 from reelforge.core.errors import ApiError, InputError, invalid
+from reelforge.core.scenario import HEADER
 from reelforge.core.sizes import capped_size
 from reelforge.core.spec import EDIT, EXTENSION, GENERATION, InputRef, VideoRequest, resolve_model
 from reelforge.jobs.store import DONE, EXPIRED, QUEUED, RUNNING, Job
@@ -69,6 +73,16 @@ class Order:
     generate_audio: bool | None = None
     negative_prompt: str | None = None
     webhook_url: str | None = None
+    scenario: str | None = None  # the raw Reelforge-Scenario value (honoured with --scenarios)
+    scenario_field: str = HEADER  # where it came from, for error messages
+
+    def fingerprint(self, action: str) -> str:
+        """What makes two requests "the same" (the `reject` scenario counts attempts by it)."""
+        fields = dataclasses.asdict(self)
+        if self.video_upload is not None:
+            fields["video_upload"] = hashlib.sha256(self.video_upload).hexdigest()
+        canonical = json.dumps({"action": action, **fields}, sort_keys=True, default=str)
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
     def extensions(self) -> dict[str, Any]:
         """The `extra_body` keys a VideoRequest takes as they are."""
@@ -167,12 +181,12 @@ class OpenAIVideos:
             **order.extensions(),
         )
         fields = {"model": name, "size": size, "seconds": str(seconds)}
-        return self._queue(owner, GENERATION, request, fields, order.webhook_url, base_url)
+        return self._queue(owner, GENERATION, request, fields, order, base_url)
 
-    def remix(self, owner: str, video_id: str, prompt: str, base_url: str) -> Video:
-        """A new video: the completed `video_id` edited by `prompt` (same model and length)."""
+    def remix(self, owner: str, video_id: str, order: Order, base_url: str) -> Video:
+        """A new video: the completed `video_id` edited by `order.prompt` (same model and
+        length); the order's other fields are not read, bar its scenario."""
         source = self._source_job(owner, video_id, "video_id")
-        order = Order(prompt=prompt)
         return self._edit(owner, order, source, base_url, remixed_from=video_id)
 
     def edit(self, owner: str, order: Order, base_url: str) -> Video:
@@ -200,7 +214,7 @@ class OpenAIVideos:
         }
         if remixed_from is not None:
             fields["remixed_from_video_id"] = remixed_from
-        return self._queue(owner, EDIT, request, fields, order.webhook_url, base_url)
+        return self._queue(owner, EDIT, request, fields, order, base_url)
 
     def extend(self, owner: str, order: Order, base_url: str) -> Video:
         """The video followed by `seconds` more; the job's `seconds` is the stitched total."""
@@ -221,7 +235,7 @@ class OpenAIVideos:
             "size": self._output_size(model, "extension", source),
             "seconds": str(round(source.duration_s + added)),
         }
-        return self._queue(owner, EXTENSION, request, fields, order.webhook_url, base_url)
+        return self._queue(owner, EXTENSION, request, fields, order, base_url)
 
     def _queue(
         self,
@@ -229,21 +243,24 @@ class OpenAIVideos:
         kind: str,
         request: VideoRequest,
         fields: dict[str, str],
-        webhook_url: str | None,
+        order: Order,
         base_url: str,
     ) -> Video:
         job_id = self.service.create(
             owner,
             kind,
             request,
-            webhook_url=webhook_url,
+            webhook_url=order.webhook_url,
             base_url=base_url,
             surface=OPENAI,
             surface_fields=fields,
+            scenario=order.scenario,
+            scenario_field=order.scenario_field,
+            fingerprint=order.fingerprint(kind) if order.scenario else "",
         )
         # Read back from the store so the answer is what a retrieve says; the job is queued
         # whatever happens here (and a 5xx on this surface's POSTs says not to retry).
-        return self.get(owner, job_id)
+        return self._video(self._job(owner, job_id, "video_id"))
 
     def _seconds(self, model: Model, mode: str, value: int | None, default: int | None) -> int:
         seconds = default if value is None else value
@@ -299,7 +316,10 @@ class OpenAIVideos:
     # --- read -----------------------------------------------------------------------------
 
     def get(self, owner: str, video_id: str) -> Video:
-        return self._video(self._job(owner, video_id, "video_id"))
+        """A client's retrieve (the `flaky-poll` scenario may answer it with a 503)."""
+        job = self._job(owner, video_id, "video_id")
+        self.service.count_poll(job)
+        return self._video(job)
 
     def find(self, video_id: str) -> Video | None:
         """Any key's video, or None (for webhooks, which belong to no request)."""
@@ -389,7 +409,7 @@ class OpenAIVideos:
     def _expired(self, job: Job) -> bool:
         if job.status == EXPIRED:
             return True
-        lapsed = job.finished_at is not None and job.finished_at + self.settings.retention
+        lapsed = job.finished_at is not None and job.finished_at + self.service.retention_of(job)
         return bool(lapsed) and lapsed < time.time()
 
     def _check_completed(self, job: Job, param: str) -> None:
@@ -447,7 +467,9 @@ class OpenAIVideos:
             progress=100 if status == "completed" else job.progress,
             created_at=int(job.created_at),
             completed_at=int(finished) if finished is not None else None,
-            expires_at=int(finished + self.settings.retention) if finished is not None else None,
+            expires_at=int(finished + self.service.retention_of(job))
+            if finished is not None
+            else None,
             prompt=job.spec.get("prompt"),
             remixed_from_video_id=fields.get("remixed_from_video_id"),
             seconds=str(result["duration"]) if done else fields.get("seconds", ""),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from reelforge.config import Settings
+from reelforge.core import scenario as scenarios
 from reelforge.core.catalog import Catalog
 from reelforge.core.enums import Status
 from reelforge.core.errors import ApiError, InputError, invalid
@@ -123,6 +124,8 @@ class VideoService:
         fingerprint: str = "",
         surface: str = XAI,
         surface_fields: dict[str, Any] | None = None,
+        scenario: str | None = None,
+        scenario_field: str = scenarios.HEADER,
     ) -> str:
         """Queue a job and return its id.
 
@@ -133,14 +136,22 @@ class VideoService:
         where the video URL in that message points. With `idempotency_key`, a repeat of the same
         request (same `fingerprint`) within the key's lifetime returns the first job's id, and
         a different request under that key is a 409.
+
+        `scenario` (the raw header, metadata or body value that `scenario_field` names) is
+        honoured only when the server runs with scenarios on, and ignored otherwise.
         """
         if idempotency_key is not None:
             self._check_key(idempotency_key)
             if (earlier := self._replay(owner, idempotency_key, fingerprint)) is not None:
                 return earlier
+        chosen = self._scenario(owner, scenario, scenario_field, idempotency_key, fingerprint)
         self._check_pending_cap(owner)
         spec = build_spec(kind, request, self.catalog)
-        spec = dataclasses.replace(spec, surface_fields=dict(surface_fields or {}))
+        spec = dataclasses.replace(
+            spec,
+            surface_fields=dict(surface_fields or {}),
+            scenario=chosen.to_dict() if chosen else None,
+        )
         webhook = self._webhook(webhook_url, base_url)
         job_id = _new_id(surface)
         try:
@@ -163,6 +174,29 @@ class VideoService:
             raise
         self.on_new_job()
         return job_id
+
+    def _scenario(
+        self, owner: str, raw: str | None, where: str, key: str | None, fingerprint: str
+    ) -> scenarios.Scenario | None:
+        """The request's scenario, or None. `reject` refuses the first `times` attempts of the
+        same request (its Idempotency-Key, else its body), counted in the database."""
+        if not self.settings.scenarios or raw is None or not raw.strip():
+            return None
+        chosen = scenarios.parse(raw, where)
+        if chosen.name != scenarios.REJECT:
+            return chosen
+        attempt = self.store.count(owner, f"reject:{'key:' + key if key else fingerprint}")
+        if attempt > chosen["times"]:
+            return None  # accepted: the job itself is an ordinary one
+        status, wait = chosen["status"], chosen["retry_after"]
+        what = {429: "too many requests", 500: "internal error", 503: "service unavailable"}
+        raise ApiError(
+            status,
+            f"{what[status]} (scenario 'reject': attempt {attempt} of {chosen['times']} "
+            "refused); retry",
+            headers={"Retry-After": f"{wait:g}"},
+            retryable=True,
+        )
 
     def _check_pending_cap(self, owner: str) -> None:
         cap = self.settings.max_pending_per_key
@@ -295,8 +329,12 @@ class VideoService:
             raise ApiError(404, f"no video request with id '{job_id}'")
         return job
 
-    def view(self, owner: str, job_id: str, base_url: str) -> JobView:
+    def view(self, owner: str, job_id: str, base_url: str, *, poll: bool = False) -> JobView:
+        """The job as clients see it. `poll`: a client's poll (not a long poll's re-read or an
+        event), which the `flaky-poll` scenario may answer with a 503."""
         job = self._job(owner, job_id)
+        if poll:
+            self.count_poll(job)
         view = self._view_of(job, base_url)
         if view.status == PENDING and (position := self.store.queue_position(job)) is not None:
             view = dataclasses.replace(view, queue_position=position)
@@ -307,10 +345,31 @@ class VideoService:
         caller already read each job as its owner)."""
         return self.store.states(job_ids)
 
+    def count_poll(self, job: Job) -> None:
+        """A poll of `job`: with the `flaky-poll` scenario every k-th one is a 503."""
+        chosen = scenarios.Scenario.from_dict(job.spec.get("scenario"))
+        if chosen is None or chosen.name != scenarios.FLAKY_POLL:
+            return
+        n = self.store.count(job.owner, f"poll:{job.id}")
+        if n % chosen["every"] == 0:
+            raise ApiError(
+                503,
+                f"service unavailable (scenario 'flaky-poll': poll {n}); poll again",
+                headers={"Retry-After": "0"},
+                retryable=True,
+            )
+
+    def retention_of(self, job: Job) -> float:
+        """How long after it finished the job reads expired (the `expire` scenario's time)."""
+        chosen = scenarios.Scenario.from_dict(job.spec.get("scenario"))
+        if chosen is not None and chosen.name == scenarios.EXPIRE:
+            return chosen["after"]
+        return self.settings.retention
+
     def _status_of(self, job: Job) -> str:
         """The wire status: a finished job past its retention reads expired even before the
         janitor has swept it."""
-        if job.status in (DONE, FAILED) and job.finished_at + self.settings.retention < time.time():
+        if job.status in (DONE, FAILED) and job.finished_at + self.retention_of(job) < time.time():
             return EXPIRED
         return job.status if job.status in (DONE, FAILED, EXPIRED) else PENDING
 

@@ -7,6 +7,7 @@ protobuf runtime, as the SDK itself does.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from reelforge.api.auth import KeyChecker
 from reelforge.config import Settings
 from reelforge.core.enums import Status
 from reelforge.core.errors import ApiError, invalid
+from reelforge.core.scenario import METADATA_KEY
 from reelforge.core.spec import EXTENSION, GENERATION, InputRef, Keyframe, VideoRequest
 from reelforge.service import JobView, VideoService
 
@@ -183,37 +185,55 @@ class VideoServicer(video_pb2_grpc.VideoServicer):
         self.base_url = base_url
 
     def _call(self, context: grpc.ServicerContext, work: Callable[[str], T]) -> T:
-        """Authenticate, run `work(owner)`, and turn refusals into gRPC statuses."""
+        """Authenticate, run `work(owner)`, and turn refusals into gRPC statuses (an error's
+        headers, such as Retry-After, go out as trailing metadata in lower case)."""
         try:
             metadata = dict(context.invocation_metadata() or ())
             return work(self.keys.owner(metadata.get("authorization")))
         except ApiError as exc:
+            if exc.headers:
+                context.set_trailing_metadata([(k.lower(), v) for k, v in exc.headers.items()])
             context.abort(grpc_code(exc.status), exc.message)
         except Exception:
             log.exception("gRPC call failed")
             context.abort(grpc.StatusCode.INTERNAL, "internal error")
         raise AssertionError("unreachable: context.abort raises")
 
-    def _start(self, context, kind: str, translate: Callable[[], VideoRequest]):
-        """Create a job; the wire is translated inside `_call`, so its refusals map to codes."""
+    def _start(self, context, kind: str, message, translate: Callable[[], VideoRequest]):
+        """Create a job; the wire is translated inside `_call`, so its refusals map to codes.
+        A scenario comes as the `reelforge-scenario` call metadata (xai-sdk:
+        `Client(metadata=...)`); the message's bytes tell repeats of one request apart."""
+        scenario = dict(context.invocation_metadata() or ()).get(METADATA_KEY)
+        digest = ""
+        if scenario:
+            wire = kind.encode() + message.SerializeToString(deterministic=True)
+            digest = hashlib.sha256(wire).hexdigest()
         return self._call(
             context,
             lambda owner: deferred_pb2.StartDeferredResponse(
-                request_id=self.service.create(owner, kind, translate(), base_url=self.base_url)
+                request_id=self.service.create(
+                    owner,
+                    kind,
+                    translate(),
+                    base_url=self.base_url,
+                    scenario=scenario,
+                    scenario_field=METADATA_KEY,
+                    fingerprint=digest,
+                )
             ),
         )
 
     def GenerateVideo(self, request, context):  # noqa: N802 (generated servicer names)
-        return self._start(context, GENERATION, lambda: generate_request(request))
+        return self._start(context, GENERATION, request, lambda: generate_request(request))
 
     def ExtendVideo(self, request, context):  # noqa: N802
-        return self._start(context, EXTENSION, lambda: extend_request(request))
+        return self._start(context, EXTENSION, request, lambda: extend_request(request))
 
     def GetDeferredVideo(self, request, context):  # noqa: N802
         return self._call(
             context,
             lambda owner: deferred_response(
-                self.service.view(owner, request.request_id, self.base_url)
+                self.service.view(owner, request.request_id, self.base_url, poll=True)
             ),
         )
 

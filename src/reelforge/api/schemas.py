@@ -65,6 +65,9 @@ class _Common(_Wire):
     seed: StrictInt | None = None
     user: str | None = None
     webhook_url: str | None = None  # Reelforge's own: told when the job finishes (not in xAI's)
+    # Reelforge's own (`serve --scenarios`): the Reelforge-Scenario header's value, for clients
+    # that cannot set headers; the header wins when both are sent.
+    reelforge_scenario: str | None = None
 
 
 class GenerateIn(_Common):

@@ -108,6 +108,12 @@ def _backend_options() -> argparse.ArgumentParser:
         help="key signing webhook deliveries (also REELFORGE_WEBHOOK_SECRET; "
         "default: one generated once in --data-dir)",
     )
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="encode with the fastest settings (for test suites): same sizes, frame counts and "
+        "audio, larger files",
+    )
     p.add_argument("--log-level", default="info")
     return p
 
@@ -142,6 +148,12 @@ def _serve_parser(sub: argparse._SubParsersAction, backend: argparse.ArgumentPar
         default=0,
         metavar="N",
         help="queued and rendering jobs one key may have; more is a 429 (default 0: no limit)",
+    )
+    p.add_argument(
+        "--scenarios",
+        action="store_true",
+        help="for test suites: honour the Reelforge-Scenario header (failures on demand) and "
+        "keep a journal of requests at /_reelforge/requests",
     )
 
 

@@ -37,11 +37,21 @@ HTTP_CODES = {
 class ApiError(Exception):
     """A request refused before it became a job."""
 
-    def __init__(self, status: int, message: str, *, field: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        retryable: bool = False,
+    ):
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        self.headers = headers or {}  # sent with the answer (e.g. Retry-After)
+        self.retryable = retryable  # nothing happened: the same request may simply be sent again
 
     @property
     def code(self) -> str:

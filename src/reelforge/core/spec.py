@@ -87,6 +87,8 @@ class JobSpec:
     # What the surface that created the job needs to show it again (OpenAI: the size, seconds
     # and model name as asked, remixed_from_video_id). Rendering never reads it.
     surface_fields: dict[str, Any] = field(default_factory=dict)
+    # A test's scenario (core/scenario.py, `serve --scenarios`): Scenario.to_dict() or None.
+    scenario: dict[str, Any] | None = None
 
     def inputs(self) -> list[InputRef]:
         """Every input to fetch, in a stable order."""

@@ -30,6 +30,7 @@ def sweep(
     FileStore(store.engine, storage).remove_expired()
     now = time.time()
     store.purge_idempotency_keys(older_than=now - idempotency_ttl)
+    store.purge_counts(older_than=now - idempotency_ttl)
     DeliveryQueue(store.engine).purge(older_than=now - max(retention, DAY))
 
 

@@ -69,12 +69,15 @@ class Renderer:
         loader: InputLoader,
         tmp_dir: Path,
         moderator: Moderator | None = None,
+        *,
+        fast: bool = False,
     ):
         self.catalog = catalog
         self.engines = engines
         self.loader = loader
         self.tmp_dir = tmp_dir
         self.moderator = moderator or Moderator(Policy())  # Policy(): moderation off
+        self.fast = fast  # the encoder's fastest settings (`--fast`)
 
     def render(self, spec: JobSpec, out_name: str, progress: Progress) -> Rendered:
         model = self.catalog.get(spec.model)
@@ -132,7 +135,7 @@ class Renderer:
         if verdict := self.moderator.check_inputs(request):  # before a render is spent on it
             return self._withheld(verdict, spec.duration_s, width, height, cost)
         clip = self.moderator.watch(engine.render(request), num_frames)
-        encode_clip(clip, request, str(out), progress)
+        encode_clip(clip, request, str(out), progress, fast=self.fast)
         if verdict := self.moderator.verdict(clip):
             out.unlink(missing_ok=True)
             return self._withheld(verdict, spec.duration_s, width, height, cost)
@@ -185,7 +188,7 @@ class Renderer:
                 return self._withheld(verdict, planned / FPS, width, height, cost)
             if edit:
                 clip = mod.watch(engine.render(request), request.num_frames)
-                total = encode_clip(clip, request, str(out), progress)
+                total = encode_clip(clip, request, str(out), progress, fast=self.fast)
             else:
                 copyable = info.rotation == 0  # a copied stream would keep its sideways pixels
                 total, clip = self._extend(spec, engine, request, source, copyable, out, progress)
@@ -231,13 +234,15 @@ class Renderer:
         if copyable:
             try:
                 after_copy = _Extended(continuation, soundtrack, original.num_frames)
-                total = encode_clip(after_copy, request, str(out), progress, head=source)
+                total = encode_clip(
+                    after_copy, request, str(out), progress, head=source, fast=self.fast
+                )
                 return total, continuation
             except NotCopyable:
                 pass  # a foreign stream: decode it and encode it again with the continuation
         both = _Concatenated(original.source_frames, continuation, soundtrack, original.num_frames)
         whole = dataclasses.replace(request, num_frames=original.num_frames + added)
-        return encode_clip(both, whole, str(out), progress), continuation
+        return encode_clip(both, whole, str(out), progress, fast=self.fast), continuation
 
 
 class _Phases:

@@ -64,6 +64,19 @@ idempotency_keys = sa.Table(
 )
 
 
+# Attempts counted per (owner, key) for scenarios (`reject` per request, `flaky-poll` per job):
+# in the database, so every API replica counts the same attempts.
+scenario_counts = sa.Table(
+    "reelforge_scenario_counts",
+    metadata,
+    sa.Column("owner", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(320), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_reelforge_scenario_counts_age", "updated_at"),
+)
+
+
 def wire_status(status: str) -> str:
     return PENDING if status in (QUEUED, RUNNING) else status
 
@@ -215,6 +228,39 @@ class JobStore:
         with self.engine.begin() as conn:
             return conn.execute(
                 idempotency_keys.delete().where(idempotency_keys.c.created_at < older_than)
+            ).rowcount
+
+    def count(self, owner: str, key: str) -> int:
+        """Add one to `owner`'s counter `key` and return the new count (1 the first time);
+        atomic, so concurrent replicas never count the same attempt twice."""
+        c = scenario_counts.c
+        for _ in range(5):
+            now = time.time()
+            bump = (
+                scenario_counts.update()
+                .where(c.owner == owner, c.key == key)
+                .values(count=c.count + 1, updated_at=now)
+                .returning(c.count)
+            )
+            try:
+                with self.engine.begin() as conn:
+                    row = conn.execute(bump).first()
+                    if row is not None:
+                        return row[0]
+                    conn.execute(
+                        scenario_counts.insert().values(
+                            owner=owner, key=key, count=1, updated_at=now
+                        )
+                    )
+                    return 1
+            except sa.exc.IntegrityError:  # another replica inserted it first: bump theirs
+                continue
+        raise RuntimeError(f"could not count attempts of {key!r}")
+
+    def purge_counts(self, older_than: float) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(
+                scenario_counts.delete().where(scenario_counts.c.updated_at < older_than)
             ).rowcount
 
     def _insert(self, conn: sa.Connection, job_id: str, owner: str, spec: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from reelforge.core.catalog import Catalog
 from reelforge.core.errors import INTERNAL_ERROR, JobError
 from reelforge.core.spec import JobSpec
 from reelforge.engines import available_engines
+from reelforge.jobs import scenarios
 from reelforge.jobs.render import InputLoader, Renderer
 from reelforge.jobs.store import Claim, JobStore
 from reelforge.jobs.wakeup import JobListener, can_notify
@@ -62,6 +63,7 @@ class Worker:
             InputLoader(storage, FetchPolicy(allow_private=settings.allow_private_urls)),
             settings.tmp_dir,
             Moderator(policy or Policy.from_catalog(catalog)),
+            fast=settings.fast,
         )
         self.renderer.moderator.warm_up()  # loads its models while the worker waits for work
         self.drain_timeout = settings.drain_timeout
@@ -122,8 +124,8 @@ class Worker:
 
         video_key = f"videos/{job.id}-{claim.token}.mp4"
         try:
-            rendered = self.renderer.render(
-                JobSpec.from_dict(job.spec), f"{job.id}-{claim.token}.mp4", progress
+            rendered = scenarios.render(
+                self.renderer, JobSpec.from_dict(job.spec), f"{job.id}-{claim.token}.mp4", progress
             )
             result = {
                 "duration": int(round(rendered.duration_s)),

@@ -19,6 +19,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
 from reelforge.core.errors import ApiError, invalid
+from reelforge.core.scenario import BODY_FIELD
 from reelforge.core.spec import InputRef
 from reelforge.openai_videos import Order
 
@@ -93,6 +94,7 @@ def order_from(fields: dict[str, Any], files: dict[str, bytes]) -> Order:
         negative_prompt=_text(fields, "negative_prompt"),
         webhook_url=_text(fields, "webhook_url"),
     )
+    _scenario_field(order, fields)
     if "input_reference" in files:
         order.reference = InputRef(url=_data_url(files["input_reference"]), field="input_reference")
     elif "input_reference" in fields:
@@ -107,11 +109,20 @@ def order_from(fields: dict[str, Any], files: dict[str, bytes]) -> Order:
     return order
 
 
-def remix_prompt(fields: dict[str, Any]) -> str:
+def remix_order(fields: dict[str, Any]) -> Order:
+    """A remix body: its prompt (and the scenario body field)."""
     prompt = _text(fields, "prompt")
     if not prompt:
         raise invalid("prompt", "is required")
-    return prompt
+    return _scenario_field(Order(prompt=prompt), fields)
+
+
+def _scenario_field(order: Order, fields: dict[str, Any]) -> Order:
+    """The scenario sent as a body field (`extra_body`, for clients that cannot set headers);
+    the route lets the Reelforge-Scenario header override it."""
+    if (scenario := _text(fields, BODY_FIELD)) is not None:
+        order.scenario, order.scenario_field = scenario, BODY_FIELD
+    return order
 
 
 def _reference(value: Any) -> InputRef:

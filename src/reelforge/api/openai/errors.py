@@ -48,7 +48,11 @@ def _response_for(exc: Exception) -> JSONResponse:
         code = getattr(exc, "openai_code", None)
         if code is None and exc.status == 404 and exc.field == "model":
             code = "model_not_found"
-        return error_response(exc.status, exc.message, exc.field, code)
+        response = error_response(exc.status, exc.message, exc.field, code)
+        response.headers.update(exc.headers)
+        if exc.retryable:  # nothing was created: the SDK's retries are safe and wanted
+            response.headers["x-should-retry"] = "true"
+        return response
     if isinstance(exc, RequestValidationError):
         problems = [
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors()
@@ -77,7 +81,8 @@ class OpenAIRoute(APIRoute):
             except Exception as exc:
                 response = _response_for(exc)
                 status = response.status_code
-                if status == 409 or (status >= 500 and request.method == "POST"):
+                unsafe = status >= 500 and request.method == "POST"
+                if (status == 409 or unsafe) and "x-should-retry" not in response.headers:
                     response.headers["x-should-retry"] = "false"
                 return response
 

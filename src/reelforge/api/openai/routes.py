@@ -23,9 +23,10 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from starlette.routing import Match
 from starlette.types import Message, Receive, Scope, Send
 
-from reelforge.api.openai.bodies import FORMS, order_from, read_body, remix_prompt
+from reelforge.api.openai.bodies import FORMS, order_from, read_body, remix_order
 from reelforge.api.openai.errors import OpenAIRoute
 from reelforge.core.errors import invalid
+from reelforge.core.scenario import HEADER
 from reelforge.jobs.store import DONE, EXPIRED
 from reelforge.jobs.webhooks import NOTHING, Delivery, message_id
 from reelforge.jobs.webhooks import Message as WebhookMessage
@@ -140,12 +141,17 @@ def openai_router(videos: OpenAIVideos, owner: Callable[[Request], str]) -> APIR
     def base(request: Request) -> str:
         return str(request.base_url)
 
+    def with_header(order: Order, request: Request) -> Order:
+        if (scenario := request.headers.get(HEADER)) is not None:
+            order.scenario, order.scenario_field = scenario, HEADER
+        return order
+
     def from_body(action: Callable[[str, Order, str], Video]):
         """A route that reads an Order from the body and answers the Video `action` makes."""
 
         async def handle(request: Request) -> dict:
             who = owner(request)
-            order = order_from(*await read_body(request))
+            order = with_header(order_from(*await read_body(request)), request)
             return video_body(await asyncio.to_thread(action, who, order, base(request)))
 
         return handle
@@ -189,8 +195,8 @@ def openai_router(videos: OpenAIVideos, owner: Callable[[Request], str]) -> APIR
     async def remix(video_id: str, request: Request) -> dict:
         who = owner(request)
         fields, _files = await read_body(request)
-        prompt = remix_prompt(fields)
-        video = await asyncio.to_thread(videos.remix, who, video_id, prompt, base(request))
+        order = with_header(remix_order(fields), request)
+        video = await asyncio.to_thread(videos.remix, who, video_id, order, base(request))
         return video_body(video)
 
     @router.get(

@@ -15,6 +15,7 @@ from reelforge.api.watch import JobWatcher, State
 from reelforge.api.wire import fingerprint, list_item, status_body
 from reelforge.core.enums import Status
 from reelforge.core.errors import invalid
+from reelforge.core.scenario import BODY_FIELD, HEADER
 from reelforge.core.spec import EDIT, EXTENSION, GENERATION
 from reelforge.service import VideoService
 
@@ -51,6 +52,9 @@ def router(service: VideoService, owner: Owner, watcher: JobWatcher) -> APIRoute
 
     def create(kind: str, request: Request, body: GenerateIn | EditIn) -> JSONResponse:
         key = request.headers.get("idempotency-key")
+        scenario, where = request.headers.get(HEADER), HEADER
+        if scenario is None and body.reelforge_scenario is not None:
+            scenario, where = body.reelforge_scenario, BODY_FIELD
         job_id = service.create(
             owner(request),
             kind,
@@ -58,7 +62,9 @@ def router(service: VideoService, owner: Owner, watcher: JobWatcher) -> APIRoute
             webhook_url=body.webhook_url,
             base_url=str(request.base_url),
             idempotency_key=key,
-            fingerprint=fingerprint(kind, body) if key is not None else "",
+            fingerprint=fingerprint(kind, body) if key is not None or scenario else "",
+            scenario=scenario,
+            scenario_field=where,
         )
         return JSONResponse({"request_id": job_id})
 
@@ -98,7 +104,7 @@ def router(service: VideoService, owner: Owner, watcher: JobWatcher) -> APIRoute
     async def get_video(request_id: str, request: Request, wait: str | None = None) -> JSONResponse:
         who, base_url = owner(request), str(request.base_url)
         seconds = _wait_seconds(wait) if wait is not None else 0.0
-        view = service.view(who, request_id, base_url)
+        view = service.view(who, request_id, base_url, poll=True)
         if seconds and view.status == Status.PENDING:
             await watcher.wait(request_id, _finished, seconds)
             view = service.view(who, request_id, base_url)
