@@ -336,6 +336,11 @@ def run_api(backend: Backend, keys: KeyChecker, log_level: str = "info") -> None
 
     settings = backend.settings
     service = backend.service()
+    journal = None
+    if settings.scenarios:
+        from reelforge.api.journal import Journal
+
+        journal = Journal()
     workers = start_workers(backend)
     service.on_new_job = workers.wake
     housekeeping = Housekeeping(backend, service).start()
@@ -347,7 +352,7 @@ def run_api(backend: Backend, keys: KeyChecker, log_level: str = "info") -> None
             from reelforge.api.grpc import start_server
 
             try:
-                grpc_server = start_server(service, keys, settings)
+                grpc_server = start_server(service, keys, settings, journal=journal)
             except RuntimeError as exc:
                 raise StartupError(str(exc)) from None
         uvicorn.run(
@@ -360,6 +365,7 @@ def run_api(backend: Backend, keys: KeyChecker, log_level: str = "info") -> None
                 tmp_dir=settings.tmp_dir,
                 max_body_bytes=settings.max_body_bytes,
                 ready=backend.ready,
+                journal=journal,
             ),
             host=settings.host,
             port=settings.port,

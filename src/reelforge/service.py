@@ -359,6 +359,10 @@ class VideoService:
                 retryable=True,
             )
 
+    def forget_scenario_counts(self) -> None:
+        """Start every `reject` and `flaky-poll` count again (a test suite's reset)."""
+        self.store.purge_counts(older_than=float("inf"))
+
     def retention_of(self, job: Job) -> float:
         """How long after it finished the job reads expired (the `expire` scenario's time)."""
         chosen = scenarios.Scenario.from_dict(job.spec.get("scenario"))

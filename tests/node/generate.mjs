@@ -3,7 +3,7 @@
 //   node generate.mjs <server base URL> '<job JSON>'
 //
 // The job: {mode, model, prompt, duration, aspectRatio, resolution, generateAudio, imagePath,
-//           videoPath, referenceImagePaths, pollIntervalMs, apiKey, output}
+//           videoPath, referenceImagePaths, pollIntervalMs, apiKey, output, headers, maxRetries}
 // where mode is text-to-video | image-to-video | edit-video | extend-video | reference-to-video.
 // Prints one JSON line: the video's size, media type and URL, providerMetadata.xai and the
 // warnings; the video itself is written to `output`. An SDK error prints {"error": {...}} and
@@ -21,6 +21,7 @@ const job = JSON.parse(jobJson);
 const xai = createXai({
   baseURL: `${baseUrl.replace(/\/$/, '')}/v1`,
   apiKey: job.apiKey ?? process.env.XAI_API_KEY,
+  headers: job.headers, // e.g. {"Reelforge-Scenario": "fail"}
 });
 
 // The SDK's default download refuses loopback and private addresses (SSRF protection), and a
@@ -50,7 +51,7 @@ const options = {
   providerOptions: { xai: xaiOptions },
   poll: { intervalMs: pollIntervalMs, timeoutMs: 120_000 },
   download,
-  maxRetries: 0,
+  maxRetries: job.maxRetries ?? 0,
 };
 switch (job.mode ?? 'text-to-video') {
   case 'text-to-video':

@@ -21,8 +21,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reelforge.api.auth import KeyChecker
+from reelforge.api.journal import Journal, JournalMiddleware
 from reelforge.api.openai.routes import openai_router
 from reelforge.api.routes import files, media, models, videos
+from reelforge.api.routes.journal import journal_router
 from reelforge.api.watch import JobWatcher
 from reelforge.api.wire import error_response
 from reelforge.core.catalog import Catalog
@@ -90,10 +92,13 @@ def create_app(
     tmp_dir: Path,
     max_body_bytes: int,
     ready: Callable[[], str | None] = lambda: None,
+    journal: Journal | None = None,
 ) -> FastAPI:
     """The REST API over `service` (jobs), `files_store`, `catalog` and local `storage`'s media.
 
-    `ready()` answers `/health/ready`: None when this process can serve, else what is missing."""
+    `ready()` answers `/health/ready`: None when this process can serve, else what is missing.
+    With a `journal` (`serve --scenarios`), every call is recorded in it and
+    `/_reelforge/requests` reads and clears it."""
     watcher = JobWatcher(service.job_states)
 
     @contextlib.asynccontextmanager
@@ -108,6 +113,9 @@ def create_app(
         description="A self-hosted server for xAI's video generation API and OpenAI's Videos API.",
     )
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    if journal is not None:  # outside BodyLimit, so that refused bodies are recorded too
+        app.add_middleware(JournalMiddleware, journal=journal)
+        app.include_router(journal_router(journal, service))
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:

@@ -15,9 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import grpc
+from google.protobuf import json_format
 from xai_sdk.proto import deferred_pb2, image_pb2, video_pb2, video_pb2_grpc
 
 from reelforge.api.auth import KeyChecker
+from reelforge.api.journal import Journal, key_hint, shortened
 from reelforge.config import Settings
 from reelforge.core.enums import Status
 from reelforge.core.errors import ApiError, invalid
@@ -179,25 +181,59 @@ def deferred_response(view: JobView) -> video_pb2.GetDeferredVideoResponse:
 
 
 class VideoServicer(video_pb2_grpc.VideoServicer):
-    def __init__(self, service: VideoService, keys: KeyChecker, base_url: str):
+    def __init__(
+        self,
+        service: VideoService,
+        keys: KeyChecker,
+        base_url: str,
+        journal: Journal | None = None,
+    ):
         self.service = service
         self.keys = keys
         self.base_url = base_url
+        self.journal = journal
 
-    def _call(self, context: grpc.ServicerContext, work: Callable[[str], T]) -> T:
+    def _call(
+        self, context: grpc.ServicerContext, method: str, message, work: Callable[[str], T]
+    ) -> T:
         """Authenticate, run `work(owner)`, and turn refusals into gRPC statuses (an error's
         headers, such as Retry-After, go out as trailing metadata in lower case)."""
+        metadata = dict(context.invocation_metadata() or ())
+        status, job_id = grpc.StatusCode.OK, None
         try:
-            metadata = dict(context.invocation_metadata() or ())
-            return work(self.keys.owner(metadata.get("authorization")))
+            result = work(self.keys.owner(metadata.get("authorization")))
+            job_id = getattr(result, "request_id", None) or getattr(message, "request_id", None)
+            return result
         except ApiError as exc:
+            status = grpc_code(exc.status)
             if exc.headers:
                 context.set_trailing_metadata([(k.lower(), v) for k, v in exc.headers.items()])
-            context.abort(grpc_code(exc.status), exc.message)
+            context.abort(status, exc.message)
         except Exception:
             log.exception("gRPC call failed")
-            context.abort(grpc.StatusCode.INTERNAL, "internal error")
+            status = grpc.StatusCode.INTERNAL
+            context.abort(status, "internal error")
+        finally:
+            if self.journal is not None:
+                self._record(method, message, metadata, status, job_id)
         raise AssertionError("unreachable: context.abort raises")
+
+    def _record(self, method, message, metadata, status, job_id) -> None:
+        authorization = metadata.pop("authorization", None)
+        assert self.journal is not None
+        self.journal.add(
+            {
+                "surface": "grpc",
+                "method": "POST",
+                "path": f"/xai_api.Video/{method}",
+                "query": "",
+                "headers": {k: v for k, v in metadata.items() if isinstance(v, str)},
+                "body": shortened(json_format.MessageToDict(message)),
+                "key": key_hint(authorization),
+                "status": status.name,
+                "job_id": job_id,
+            }
+        )
 
     def _start(self, context, kind: str, message, translate: Callable[[], VideoRequest]):
         """Create a job; the wire is translated inside `_call`, so its refusals map to codes.
@@ -210,6 +246,8 @@ class VideoServicer(video_pb2_grpc.VideoServicer):
             digest = hashlib.sha256(wire).hexdigest()
         return self._call(
             context,
+            "ExtendVideo" if kind == EXTENSION else "GenerateVideo",
+            message,
             lambda owner: deferred_pb2.StartDeferredResponse(
                 request_id=self.service.create(
                     owner,
@@ -232,6 +270,8 @@ class VideoServicer(video_pb2_grpc.VideoServicer):
     def GetDeferredVideo(self, request, context):  # noqa: N802
         return self._call(
             context,
+            "GetDeferredVideo",
+            request,
             lambda owner: deferred_response(
                 self.service.view(owner, request.request_id, self.base_url, poll=True)
             ),
@@ -254,7 +294,12 @@ def rest_base_url(settings: Settings) -> str:
 
 
 def start_server(
-    service: VideoService, keys: KeyChecker, settings: Settings, *, threads: int = 8
+    service: VideoService,
+    keys: KeyChecker,
+    settings: Settings,
+    *,
+    threads: int = 8,
+    journal: Journal | None = None,
 ) -> grpc.Server:
     """Serve `xai_api.Video` on settings' host and gRPC port; RuntimeError if it cannot bind."""
     host, port = settings.host, settings.grpc_port
@@ -266,7 +311,7 @@ def start_server(
             ("grpc.so_reuseport", 0),  # a second server on the same port must fail, not share it
         ],
     )
-    servicer = VideoServicer(service, keys, rest_base_url(settings))
+    servicer = VideoServicer(service, keys, rest_base_url(settings), journal)
     video_pb2_grpc.add_VideoServicer_to_server(servicer, server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:

@@ -80,7 +80,8 @@ def _value(where: str, name: str, key: str, raw: str, default: Any) -> Any:
     try:
         value: Any = type(default)(raw) if not isinstance(default, str) else raw
     except ValueError:
-        raise invalid(where, f"{what} must be a {type(default).__name__}, got {raw!r}") from None
+        kind = "number" if isinstance(default, float) else "whole number"
+        raise invalid(where, f"{what} must be a {kind}, got {raw!r}") from None
     if key in CHOICES and value not in CHOICES[key]:
         raise invalid(where, f"{what} must be one of {list(CHOICES[key])}, got {raw!r}")
     if isinstance(value, float) and not 0 <= value <= MAX_SECONDS:

@@ -16,8 +16,12 @@ from reelforge.core.spec import JobSpec
 from reelforge.jobs.render import Progress, Rendered, Renderer
 from reelforge.moderation.moderator import Moderator, Verdict
 
-PACE_S = 0.05  # how often a paced or stalled job reports progress (the worker writes it 5/s)
+PACE_S = 0.05  # how often a paced job reports progress (the worker writes it 5/s)
 PACED_SHARE = 900  # of 1000: a `slow` job's pacing; the real render takes the rest
+
+
+class Stall(Exception):  # noqa: N818 (an instruction to the worker, not an error)
+    """Park this job: pending, held by no worker, until it is cancelled."""
 
 
 def render(renderer: Renderer, spec: JobSpec, out_name: str, progress: Progress) -> Rendered:
@@ -27,10 +31,8 @@ def render(renderer: Renderer, spec: JobSpec, out_name: str, progress: Progress)
         return renderer.render(spec, out_name, progress)
     if chosen.name == FAIL:
         raise JobError(chosen["code"], chosen["message"])
-    if chosen.name == STALL:
-        while True:  # until progress() raises Abandon: cancelled, or the worker stops
-            progress(0, 1)
-            time.sleep(PACE_S)
+    if chosen.name == STALL:  # parked rather than rendered, so it ties up no worker
+        raise Stall()
     if chosen.name == SLOW:
         _pace(chosen["seconds"], progress)
         rest = 1000 - PACED_SHARE
@@ -70,4 +72,3 @@ class _Blocking:
 
     def verdict(self, clip: Any) -> Verdict | None:
         return self._verdict() if self._at == "output" else self._real.verdict(clip)
-

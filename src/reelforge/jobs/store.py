@@ -25,6 +25,7 @@ from reelforge.jobs.wakeup import notify
 QUEUED, RUNNING, DONE, FAILED, EXPIRED = tuple(JobState)
 FINISHED = (DONE, FAILED)
 PENDING = Status.PENDING  # wire status of queued and running jobs
+PARKED_S = 10 * 365 * 86400.0  # a parked job's lease (see JobStore.park)
 
 metadata = sa.MetaData()
 
@@ -480,6 +481,11 @@ class JobStore:
             finished_at=time.time(),
             lease_expires_at=None,
         )
+
+    def park(self, claim: Claim) -> bool:
+        """Leave the job running with a lease no worker renews and none will see lapse: it
+        stays pending until it is cancelled (the `stall` scenario), tying up no worker."""
+        return self._update_owned(claim, lease_expires_at=time.time() + PARKED_S)
 
     def release(self, claim: Claim) -> bool:
         """Give a job back to the queue untouched (a worker shutting down), not counting the try."""

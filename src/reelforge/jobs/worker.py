@@ -146,6 +146,8 @@ class Worker:
                 )
             if not self.store.complete(claim, result) and "video_key" in result:
                 self.storage.delete(video_key)  # another worker owns the job now
+        except scenarios.Stall:
+            self.store.park(claim)
         except Abandon:
             if lost.is_set():  # cancelled, or another worker took over: drop it, take the next
                 log.info("job %s is no longer ours (cancelled or taken over); dropped", job.id)
