@@ -253,7 +253,9 @@ def test_keys_isolation_and_refusals(make_server):
 def test_readme_example(make_server, capsys):
     srv = make_server("--grpc-port", str(free_port()))
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    (example,) = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "xai_sdk" in b]
+    (example,) = [
+        b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if "xai_sdk.Client(" in b
+    ]
     assert 'api_host="127.0.0.1:50051", use_insecure_channel=True' in example
     namespace: dict = {}
     exec(compile(example.replace(":50051", f":{srv.grpc_port}"), "README.md", "exec"), namespace)
