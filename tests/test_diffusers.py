@@ -154,6 +154,21 @@ def test_cancel_raises_through_between_steps(catalog, engine):
     assert seen == [1]  # stopped after the first step, not converted into a job error
 
 
+def test_a_requests_negative_prompt_reaches_the_pipeline(catalog, engine, monkeypatch):
+    pipe = engine._pipe(engine._model("tiny-t2v", catalog.get("tiny-t2v").options), "t2v")
+    got = []
+    original = pipe.encode_prompt
+
+    def spy(*args, **kwargs):
+        got.append(inspect.signature(original).bind(*args, **kwargs).arguments["negative_prompt"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pipe, "encode_prompt", spy)
+    engine.render(request(catalog, "tiny-t2v", "text-to-video", negative_prompt="blurry, cats"))
+    engine.render(request(catalog, "tiny-t2v", "text-to-video"))
+    assert got == ["blurry, cats", None]  # the catalog's (none here) when the request has none
+
+
 def test_vace_gets_the_pins_in_its_video_and_mask(catalog, engine, monkeypatch):
     pipe = engine._pipe(engine._model("tiny-vace", catalog.get("tiny-vace").options), "vace")
     got = {}
