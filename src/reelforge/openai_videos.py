@@ -13,9 +13,7 @@ import base64
 import dataclasses
 import hashlib
 import json
-import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,8 +39,8 @@ CONTENT_URL_TTL_S = 300  # remote storage: /content redirects to a URL valid thi
 # variant -> (file name beside the video, media type); "video" is the MP4 itself.
 VARIANTS = {
     "video": ("", "video/mp4"),
-    "thumbnail": ("thumbnail.webp", "image/webp"),
-    "spritesheet": ("spritesheet.jpg", "image/jpeg"),
+    "thumbnail": (previews.THUMBNAIL, "image/webp"),
+    "spritesheet": (previews.SPRITESHEET, "image/jpeg"),
 }
 
 
@@ -359,7 +357,7 @@ class OpenAIVideos:
         key = (job.result or {})["video_key"]
         name, media_type = VARIANTS[variant]
         if name:
-            key = self._preview(job.id, key, name)
+            key = self.service.preview(job.id, key, name)
         path = self.storage.local_path(key)
         if path is not None:
             if not path.is_file():  # swept a moment ago
@@ -368,30 +366,6 @@ class OpenAIVideos:
         expires = int(time.time() + CONTENT_URL_TTL_S)
         base = self.settings.public_url or ""
         return Content(media_type, url=self.storage.signed_url(base, key, expires))
-
-    def _preview(self, job_id: str, video_key: str, name: str) -> str:
-        """The still kept beside the video, made from it the first time it is asked for."""
-        key = f"previews/{job_id}/{name}"
-        if self.storage.exists(key):
-            return key
-        make = previews.thumbnail if name.startswith("thumbnail") else previews.spritesheet
-        local = self.storage.local_path(video_key)
-        if local is not None:
-            self.storage.put_bytes(key, make(str(local)))
-            return key
-        tmp = self.settings.tmp_dir / f"preview-{uuid.uuid4()}.mp4"  # remote storage: copy it here
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            body = self.storage.open(video_key)
-            try:
-                with open(tmp, "wb") as out:
-                    shutil.copyfileobj(body, out)
-            finally:
-                body.close()
-            self.storage.put_bytes(key, make(str(tmp)))
-        finally:
-            tmp.unlink(missing_ok=True)
-        return key
 
     # --- jobs as OpenAI shows them --------------------------------------------------------
 

@@ -366,6 +366,7 @@ def run_api(backend: Backend, keys: KeyChecker, log_level: str = "info") -> None
                 max_body_bytes=settings.max_body_bytes,
                 ready=backend.ready,
                 journal=journal,
+                playground=settings.playground,
             ),
             host=settings.host,
             port=settings.port,

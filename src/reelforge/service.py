@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
+import hmac
 import secrets
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +26,7 @@ from reelforge.core.errors import ApiError, InputError, invalid
 from reelforge.core.spec import InputRef, JobSpec, VideoRequest, build_spec, check_input_video
 from reelforge.files import FileStore
 from reelforge.jobs import janitor
+from reelforge.jobs.cost import job_cost
 from reelforge.jobs.store import (
     DONE,
     EXPIRED,
@@ -33,8 +37,10 @@ from reelforge.jobs.store import (
     JobStore,
     Webhook,
 )
+from reelforge.media import previews
 from reelforge.media.probe import probe_video, sniff_image
 from reelforge.net.data_url import parse_data_url
+from reelforge.net.fetch import fetch_bytes
 from reelforge.net.policy import FetchPolicy, check_url
 from reelforge.storage.base import Storage
 from reelforge.storage.local import load_secret
@@ -79,6 +85,7 @@ class JobView:
     queue_position: int | None = None  # queued jobs only: 1 = the next one a worker takes
     request_id: str = ""
     created_at: float = 0.0
+    thumbnail_url: str = ""  # done with a video: its poster, signed and expiring like the video
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,11 @@ class VideoService:
             if settings.webhook_secret
             else load_secret(settings.webhook_secret_file, _new_webhook_secret)
         )
+        # Thumbnail URLs are signed with a key derived from the webhook secret: the one secret
+        # every process of a deployment already shares, whatever the storage.
+        self._thumbnail_key = hmac.new(
+            self.webhook_secret, b"reelforge thumbnail urls", hashlib.sha256
+        ).digest()
 
     # --- create ---------------------------------------------------------------------------
 
@@ -197,6 +209,32 @@ class VideoService:
             headers={"Retry-After": f"{wait:g}"},
             retryable=True,
         )
+
+    def estimate(self, owner: str, kind: str, request: VideoRequest) -> int:
+        """What `create` with this request would charge, in ticks; creates nothing. An edit's
+        or extension's input video is read (and probed) to know its size and length."""
+        spec = build_spec(kind, request, self.catalog)
+        model = self.catalog.models[spec.model]
+        if spec.video is None:
+            return job_cost(model, spec)
+        ref = spec.video
+        try:
+            if ref.file_id is not None:
+                record = self.files.require(owner, ref.file_id, ref.field)
+                source: bytes | Path = self.storage.local_path(
+                    record.key
+                ) or self.storage.read_bytes(record.key)
+            elif ref.url and ref.url.startswith("data:"):
+                source = parse_data_url(ref.url, ref.field)
+            else:
+                check_url(ref.url or "", ref.field, self.fetch_policy)
+                source = fetch_bytes(ref.url or "", ref.field, self.fetch_policy, "video")
+            info = probe_video(source, ref.field)
+            if problem := check_input_video(model, spec.mode, info.duration_s):
+                raise InputError(ref.field, problem)
+        except InputError as exc:
+            raise invalid(exc.field, exc.message) from None
+        return job_cost(model, spec, info)
 
     def _check_pending_cap(self, owner: str) -> None:
         cap = self.settings.max_pending_per_key
@@ -403,6 +441,7 @@ class VideoService:
             status=Status.DONE,
             progress=100,
             video_url=url,
+            thumbnail_url=self._thumbnail_url(job, base_url) if url else "",
             duration=result["duration"],
             respect_moderation=result.get("respect_moderation", True),
             cost_in_usd_ticks=result["cost_in_usd_ticks"],
@@ -440,6 +479,57 @@ class VideoService:
             id_prefix=(OPENAI_ID_PREFIX, False),
         )
         return Page([self._view_of(j, base_url) for j in jobs[:limit]], len(jobs) > limit)
+
+    # --- previews -------------------------------------------------------------------------
+
+    def _thumbnail_signature(self, job_id: str, expires: int) -> str:
+        message = f"{job_id}\n{expires}".encode()
+        return hmac.new(self._thumbnail_key, message, hashlib.sha256).hexdigest()
+
+    def _thumbnail_url(self, job: Job, base_url: str) -> str:
+        expires = int(job.finished_at + self.settings.url_ttl)  # as the video's URL
+        base = (self.settings.public_url or base_url).rstrip("/")
+        signature = self._thumbnail_signature(job.id, expires)
+        return f"{base}/v1/videos/{job.id}/thumbnail?expires={expires}&signature={signature}"
+
+    def signed_thumbnail(self, job_id: str, expires: str | None, signature: str | None) -> str:
+        """The storage key of a job's thumbnail, for a URL `_thumbnail_url` signed; 403 when
+        the signature is wrong or has lapsed, 404 once the video is gone."""
+        valid = bool(expires and expires.isdigit() and signature) and hmac.compare_digest(
+            self._thumbnail_signature(job_id, int(expires or 0)), signature or ""
+        )
+        if not valid or int(expires or 0) < time.time():
+            raise ApiError(403, "this URL is invalid or has expired")
+        job = self.store.get(job_id)
+        key = (job.result or {}).get("video_key") if job is not None else None
+        if job is None or not key or self._status_of(job) != DONE:
+            raise ApiError(404, "this video is no longer available")
+        return self.preview(job.id, key, previews.THUMBNAIL)
+
+    def preview(self, job_id: str, video_key: str, name: str) -> str:
+        """The storage key of a still kept beside the video (`previews.THUMBNAIL` or
+        `previews.SPRITESHEET`), made from it the first time it is asked for."""
+        key = f"previews/{job_id}/{name}"
+        if self.storage.exists(key):
+            return key
+        make = previews.MAKERS[name]
+        local = self.storage.local_path(video_key)
+        if local is not None:
+            self.storage.put_bytes(key, make(str(local)))
+            return key
+        tmp = self.settings.tmp_dir / f"preview-{uuid.uuid4()}.mp4"  # remote storage: copy it here
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            body = self.storage.open(video_key)
+            try:
+                with open(tmp, "wb") as out:
+                    shutil.copyfileobj(body, out)
+            finally:
+                body.close()
+            self.storage.put_bytes(key, make(str(tmp)))
+        finally:
+            tmp.unlink(missing_ok=True)
+        return key
 
     # --- cancel ---------------------------------------------------------------------------
 

@@ -16,7 +16,8 @@ from types import FrameType
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -33,6 +34,8 @@ from reelforge.files import FileStore
 from reelforge.openai_videos import OpenAIVideos
 from reelforge.service import VideoService
 from reelforge.storage.base import Storage
+
+PLAYGROUND_DIR = Path(__file__).parent / "playground"  # HTML, CSS and JS; no build step
 
 
 class BodyLimit:
@@ -93,12 +96,15 @@ def create_app(
     max_body_bytes: int,
     ready: Callable[[], str | None] = lambda: None,
     journal: Journal | None = None,
+    playground: bool = False,
 ) -> FastAPI:
     """The REST API over `service` (jobs), `files_store`, `catalog` and local `storage`'s media.
 
     `ready()` answers `/health/ready`: None when this process can serve, else what is missing.
     With a `journal` (`serve --scenarios`), every call is recorded in it and
-    `/_reelforge/requests` reads and clears it."""
+    `/_reelforge/requests` reads and clears it.
+    `playground`: serve the web playground (static files of this package) at `/playground`, and
+    redirect `/` there."""
     watcher = JobWatcher(service.job_states)
 
     @contextlib.asynccontextmanager
@@ -155,4 +161,11 @@ def create_app(
     app.include_router(models.router(catalog, owner))
     app.include_router(files.router(files_store, owner, tmp_dir))
     app.include_router(media.router(storage))
+    if playground:
+        app.mount("/playground", StaticFiles(directory=PLAYGROUND_DIR, html=True), "playground")
+
+        @app.get("/", include_in_schema=False)
+        async def root() -> RedirectResponse:
+            return RedirectResponse("/playground/")
+
     return app

@@ -59,6 +59,8 @@ def list_item(view: JobView) -> dict:
         "progress": view.progress,
     }
     item.update((k, body[k]) for k in ("video", "usage", "error") if k in body)
+    if view.thumbnail_url:  # Reelforge's own: the poster, for galleries
+        item["thumbnail_url"] = view.thumbnail_url
     return item
 
 

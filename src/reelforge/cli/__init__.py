@@ -143,6 +143,12 @@ def _serve_parser(sub: argparse._SubParsersAction, backend: argparse.ArgumentPar
         help="allow binding a non-loopback address with no API keys configured",
     )
     p.add_argument(
+        "--no-playground",
+        dest="playground",
+        action="store_false",
+        help="do not serve the web playground at /playground",
+    )
+    p.add_argument(
         "--max-pending-per-key",
         type=int,
         default=0,

@@ -92,6 +92,16 @@ class Model:
             "max_reference_images": self.max_reference_images,
             "max_keyframes": self.max_keyframes,
             "max_reference_audios": self.max_reference_audios,
+            # Reelforge's own: what clients (the playground) need to offer only what works.
+            "last_frame": self.last_frame,
+            "voices": list(self.voices),
+            "max_resolution": dict(self.max_resolution),
+            "input_video_durations": {k: list(v) for k, v in self.input_video_durations.items()},
+            "prices_usd": {
+                "per_second": {k: float(v) for k, v in self.prices.per_second.items()},
+                "per_input_image": float(self.prices.per_input_image),
+                "per_input_video_second": float(self.prices.per_input_video_second),
+            },
         }
 
 

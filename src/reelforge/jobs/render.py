@@ -16,10 +16,10 @@ import numpy as np
 from reelforge.core.catalog import Catalog, Model
 from reelforge.core.enums import Mode
 from reelforge.core.errors import INVALID_ARGUMENT, InputError, JobError
-from reelforge.core.pricing import cost_ticks
-from reelforge.core.sizes import capped_size, frame_size, nearest_aspect_ratio, resolution_of
+from reelforge.core.sizes import frame_size, nearest_aspect_ratio
 from reelforge.core.spec import InputRef, JobSpec, check_input_video
 from reelforge.engines.base import AUDIO_RATE, FPS, Clip, Engine, RenderRequest
+from reelforge.jobs.cost import edit_frames, job_cost, output_size
 from reelforge.media.decode import audio_samples, last_frame, video_frames
 from reelforge.media.encode import NotCopyable, encode_clip
 from reelforge.media.fit import image_from_bytes
@@ -131,7 +131,7 @@ class Renderer:
             model=model,
             progress=progress.engine,
         )
-        cost = cost_ticks(model, spec.resolution, spec.duration_s, spec.input_image_count())
+        cost = job_cost(model, spec)
         if verdict := self.moderator.check_inputs(request):  # before a render is spent on it
             return self._withheld(verdict, spec.duration_s, width, height, cost)
         clip = self.moderator.watch(engine.render(request), num_frames)
@@ -156,16 +156,14 @@ class Renderer:
             info = probe_video(str(source), spec.video.field)
             if problem := check_input_video(model, spec.mode, info.duration_s):
                 raise JobError(INVALID_ARGUMENT, f"{spec.video.field}: {problem}")
-            width, height = capped_size(
-                info.width, info.height, model.resolutions_for(spec.mode)[-1]
-            )
+            width, height = output_size(model, spec, info)
             request = RenderRequest(
                 mode=spec.mode,
                 prompt=spec.prompt,
                 negative_prompt=spec.negative_prompt,
                 width=width,
                 height=height,
-                num_frames=max(1, round(info.duration_s * FPS)),
+                num_frames=edit_frames(info),
                 seed=spec.seed,
                 generate_audio=spec.generate_audio,
                 source_frames=lambda: video_frames(
@@ -175,10 +173,7 @@ class Renderer:
                 progress=progress.engine,
             )
             edit = spec.mode == Mode.EDIT
-            output_s = request.num_frames / FPS if edit else spec.duration_s
-            cost = cost_ticks(
-                model, resolution_of(width, height), output_s, input_video_seconds=info.duration_s
-            )
+            cost = job_cost(model, spec, info)
             field, mod = spec.video.field, self.moderator
             verdict = mod.check_inputs(request) or mod.check_video(
                 "input_video", str(source), info.width, info.height, info.duration_s, field

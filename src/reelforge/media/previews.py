@@ -23,6 +23,7 @@ COLUMNS = 5
 MAX_TILES = 60
 WEBP_QUALITY = 80
 JPEG_QUALITY = 85
+THUMBNAIL, SPRITESHEET = "thumbnail.webp", "spritesheet.jpg"  # their names beside the video
 
 
 def thumbnail(path: str) -> bytes:
@@ -51,3 +52,6 @@ def spritesheet(path: str) -> bytes:
     out = io.BytesIO()
     Image.fromarray(sheet).save(out, "JPEG", quality=JPEG_QUALITY)
     return out.getvalue()
+
+
+MAKERS = {THUMBNAIL: thumbnail, SPRITESHEET: spritesheet}

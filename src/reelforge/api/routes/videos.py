@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 
 from reelforge.api.routes import Owner
 from reelforge.api.schemas import EditIn, ExtendIn, GenerateIn
@@ -21,6 +22,7 @@ from reelforge.service import VideoService
 
 MAX_WAIT_S = 60  # longest long poll (`?wait=`)
 KEEPALIVE_S = 15  # an event stream sends a comment this often while nothing changes
+THUMBNAIL_REDIRECT_TTL_S = 300  # remote storage: a thumbnail redirects to a URL valid this long
 
 
 def _finished(state: State) -> bool:
@@ -79,6 +81,36 @@ def router(service: VideoService, owner: Owner, watcher: JobWatcher) -> APIRoute
     @api.post("/v1/videos/extensions", summary="Extend a video")
     def extend(request: Request, body: ExtendIn) -> JSONResponse:
         return create(EXTENSION, request, body)
+
+    # Reelforge's own: the price `create` would charge for the same body, creating nothing.
+    def estimate(kind: str, request: Request, body: GenerateIn | EditIn) -> dict:
+        return {"cost_in_usd_ticks": service.estimate(owner(request), kind, body.to_request())}
+
+    @api.post("/v1/videos/generations/estimate", summary="Price a generation (Reelforge's own)")
+    def estimate_generation(request: Request, body: GenerateIn) -> dict:
+        return estimate(GENERATION, request, body)
+
+    @api.post("/v1/videos/edits/estimate", summary="Price an edit (Reelforge's own)")
+    def estimate_edit(request: Request, body: EditIn) -> dict:
+        return estimate(EDIT, request, body)
+
+    @api.post("/v1/videos/extensions/estimate", summary="Price an extension (Reelforge's own)")
+    def estimate_extension(request: Request, body: ExtendIn) -> dict:
+        return estimate(EXTENSION, request, body)
+
+    # The first frame as a WebP, at the signed URL list items carry (`thumbnail_url`): signed and
+    # expiring like the video's URL, so an <img> can show it without the API key.
+    @api.get("/v1/videos/{request_id}/thumbnail", summary="A video's poster (Reelforge's own)")
+    def thumbnail(
+        request_id: str, request: Request, expires: str | None = None, signature: str | None = None
+    ):
+        key = service.signed_thumbnail(request_id, expires, signature)
+        path = service.storage.local_path(key)
+        if path is not None:
+            return FileResponse(path, media_type="image/webp")
+        until = int(time.time() + THUMBNAIL_REDIRECT_TTL_S)
+        url = service.storage.signed_url(str(request.base_url), key, until)
+        return RedirectResponse(url, status_code=302)
 
     # Reelforge's own list of xAI-surface jobs; `GET /v1/videos` is the OpenAI surface's list.
     @api.get(
