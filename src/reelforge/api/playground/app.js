@@ -22,6 +22,7 @@ const state = {
   result: null, // {id, request, body}
   historyAfter: null,
   estimateSeq: 0,
+  mode: null, // the mode the form was last laid out for
 };
 
 // --- the API -----------------------------------------------------------------------------
@@ -222,6 +223,8 @@ function applyMode() {
   if (!(value >= low && value <= high)) duration.value = Math.min(Math.max(value || low, low), high);
   const ratios = mode === "image-to-video" ? ["", ...model.aspect_ratios] : model.aspect_ratios;
   fillSelect($("aspect-ratio"), ratios, { "": "the image's" });
+  if (mode === "image-to-video" && state.mode !== mode) $("aspect-ratio").value = ""; // follow it
+  state.mode = mode;
   fillSelect($("resolution"), resolutionsFor(model, mode));
   scheduleEstimate();
 }
@@ -632,7 +635,7 @@ async function chainFrom(mode) {
   const { id, body } = state.result;
   const button = $(mode === "edit" ? "edit-this" : "extend-this");
   button.disabled = true;
-  $("video-source").textContent = "Taking the result…";
+  $("video-source").textContent = "Fetching the video…";
   try {
     // The video URL is signed: no key needed. The copy goes through the Files API, as any
     // client's would (the server may refuse to fetch its own URLs as inputs).
