@@ -55,6 +55,8 @@ def test_a_plain_install_serves_with_moderation_on_and_no_torch(tmp_path):
         with av.open(io.BytesIO(mp4)) as container:
             assert sum(1 for _ in container.decode(video=0)) == 48
         assert (tmp_path / ".reelforge").is_dir()
+        for page in ("", "app.js", "style.css"):  # the playground ships as package data
+            assert httpx.get(f"{base}/playground/{page}").status_code == 200, page
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)

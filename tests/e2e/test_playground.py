@@ -9,9 +9,11 @@ fails, never skips, without it. No `playwright install`: nothing is downloaded f
 from __future__ import annotations
 
 import base64
+import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,9 +22,18 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
 
 from reelforge.core.sizes import frame_size
-from tests.helpers import KEY, Server, create, png_bytes, synthetic_image, wait_done
+from tests.helpers import (
+    KEY,
+    Server,
+    create,
+    free_port,
+    png_bytes,
+    synthetic_image,
+    wait_done,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
+NODE_DIR = Path(__file__).resolve().parents[1] / "node"  # the AI SDK, pinned
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "playground.png"
 JOB_TIMEOUT_MS = 60_000
 # Chromium's own note when a fetch gets an HTTP error; expected only where the test sends a
@@ -52,7 +63,8 @@ def browser() -> Browser:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Server:
-    srv = Server(tmp_path_factory.mktemp("playground") / "data", args=["--workers", "2"]).start()
+    args = ["--workers", "2", "--grpc-port", str(free_port())]  # gRPC: for the xai-sdk snippet
+    srv = Server(tmp_path_factory.mktemp("playground") / "data", args=args).start()
     yield srv
     srv.stop()
 
@@ -166,6 +178,39 @@ def test_text_to_video_end_to_end(watched, site):
         code = page.text_content("#copy-code")
         assert marker in code and "a red ball bouncing on a beach, pan left" in code, code
         assert "duration" in code
+
+
+def test_copy_as_gives_code_that_makes_the_same_video(watched, site, tmp_path):
+    """Each "copy as" snippet, run as copied (only the gRPC port set), makes the same request:
+    the server answers it with the very bytes the playground's own request got."""
+    page = watched.page
+    fill_text_job(page, "a blue car driving, zoom in", 1)
+    page.click("#generate")
+    ours = httpx.get(loaded_video(page)["src"]).content
+    code = {}
+    for language in ("curl", "python", "js"):
+        page.select_option("#copy-as", language)
+        code[language] = page.text_content("#copy-code")
+    env = {**os.environ, "XAI_API_KEY": watched.key}
+
+    def run(command: list[str], source: str, cwd: Path | None = None) -> str:
+        proc = subprocess.run(
+            command, input=source, capture_output=True, text=True, timeout=90, env=env, cwd=cwd
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    request_id = json.loads(run(["bash"], code["curl"]))["request_id"]
+    with site.client(watched.key) as c:
+        assert httpx.get(wait_done(c, request_id)["video"]["url"]).content == ours
+    python = code["python"].replace(":50051", f":{site.grpc_port}")
+    url = run([sys.executable, "-"], python).split()[0]
+    assert httpx.get(url).content == ours
+    node = shutil.which("node")
+    assert node and (NODE_DIR / "node_modules" / "@ai-sdk" / "xai").is_dir(), "npm ci first"
+    (tmp_path / "node_modules").symlink_to(NODE_DIR / "node_modules")  # for its imports
+    metadata = json.loads(run([node, "--input-type=module"], code["js"], tmp_path).splitlines()[-1])
+    assert httpx.get(metadata["videoUrl"]).content == ours
 
 
 def test_image_to_video_with_a_real_upload(watched, site):

@@ -386,6 +386,20 @@ function insertAtCursor(field, text) {
   scheduleEstimate();
 }
 
+// A button that takes item `i` out of `list`, then redraws.
+function removeButton(what, list, i, redraw) {
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.textContent = "Remove";
+  remove.setAttribute("aria-label", `Remove ${what}`);
+  remove.addEventListener("click", () => {
+    list.splice(i, 1);
+    redraw();
+    scheduleEstimate();
+  });
+  return remove;
+}
+
 function renderRefs() {
   $("ref-list").replaceChildren(
     ...state.refs.map((ref, i) => {
@@ -399,16 +413,7 @@ function renderRefs() {
       chip.textContent = `<IMAGE_${i + 1}>`;
       chip.setAttribute("aria-label", `Insert <IMAGE_${i + 1}> into the prompt`);
       chip.addEventListener("click", () => insertAtCursor($("prompt"), `<IMAGE_${i + 1}>`));
-      const remove = document.createElement("button");
-      remove.type = "button";
-      remove.textContent = "Remove";
-      remove.setAttribute("aria-label", `Remove reference ${i + 1}`);
-      remove.addEventListener("click", () => {
-        state.refs.splice(i, 1);
-        renderRefs();
-        scheduleEstimate();
-      });
-      li.append(img, chip, remove);
+      li.append(img, chip, removeButton(`reference ${i + 1}`, state.refs, i, renderRefs));
       return li;
     }),
   );
@@ -434,16 +439,7 @@ function renderKeyframes() {
         key.t = time.value;
         scheduleEstimate();
       });
-      const remove = document.createElement("button");
-      remove.type = "button";
-      remove.textContent = "Remove";
-      remove.setAttribute("aria-label", `Remove keyframe ${i + 1}`);
-      remove.addEventListener("click", () => {
-        state.keyframes.splice(i, 1);
-        renderKeyframes();
-        scheduleEstimate();
-      });
-      li.append(img, label, time, remove);
+      li.append(img, label, time, removeButton(`keyframe ${i + 1}`, state.keyframes, i, renderKeyframes));
       return li;
     }),
   );
@@ -710,44 +706,56 @@ function jsOf({ endpoint, body }) {
     `const baseURL = '${location.origin}/v1';`,
     "const xai = createXai({ baseURL }); // the key from XAI_API_KEY",
   ];
-  const usesFiles = JSON.stringify(body).includes('"file_id"');
-  if (usesFiles) {
+  if (JSON.stringify(body).includes('"file_id"')) {
     lines.push(
-      "// Inputs uploaded through the Files API, read back as bytes",
+      "// Inputs uploaded through the Files API, read back as bytes (or a data: URL)",
       "const file = async (id) => new Uint8Array(await (await fetch(`${baseURL}/files/${id}/content`,",
       "  { headers: { Authorization: `Bearer ${process.env.XAI_API_KEY}` } })).arrayBuffer());",
+      "const dataUrl = async (id, type) =>",
+      "  `data:${type};base64,${Buffer.from(await file(id)).toString('base64')}`;",
     );
   }
-  const input = (r) => (r.file_id ? `await file('${r.file_id}')` : q(r.url));
-  const xaiOptions = [];
+  const bytes = (r) => (r.file_id ? `await file('${r.file_id}')` : q(r.url));
+  const url = (r, type) => (r.file_id ? `await dataUrl('${r.file_id}', '${type}')` : q(r.url));
+  const xai = [];
+  const options = [];
   let prompt = q(body.prompt);
-  const extra = [];
-  if (body.image) prompt = `{ image: ${input(body.image)}, text: ${q(body.prompt)} }`;
+  if (body.image) prompt = `{ image: ${bytes(body.image)}, text: ${q(body.prompt)} }`;
+  if (body.duration !== undefined) options.push(`duration: ${body.duration}`);
+  if (body.aspect_ratio) options.push(`aspectRatio: '${body.aspect_ratio}'`);
+  if (body.generate_audio === false) options.push("generateAudio: false");
+  if (body.last_frame)
+    options.push(`frameImages: [{ image: ${bytes(body.last_frame)}, frameType: 'last_frame' }]`);
   if (body.reference_images) {
-    xaiOptions.push("mode: 'reference-to-video'");
-    extra.push(
-      `inputReferences: [${body.reference_images.map((r) => `{ data: ${input(r)}, mediaType: 'image/png' }`).join(", ")}]`,
+    xai.push("mode: 'reference-to-video'");
+    const refs = body.reference_images.map((r) => `{ data: ${bytes(r)}, mediaType: 'image/png' }`);
+    options.push(`inputReferences: [${refs.join(", ")}]`);
+  }
+  if (body.reference_audios)
+    xai.push(`referenceVoiceIds: ${q(body.reference_audios.map((a) => a.voice_id))}`);
+  if (body.keyframes) {
+    const keys = body.keyframes.map(
+      (k) => `{ imageUrl: ${url(k.image, "image/png")}, timestampSeconds: ${k.timestamp_s} }`,
     );
+    xai.push(`keyframes: [${keys.join(", ")}]`);
   }
   if (body.video) {
-    const data = body.video.file_id
-      ? `'data:video/mp4;base64,' + Buffer.from(${input(body.video)}).toString('base64')`
-      : q(body.video.url);
-    xaiOptions.push(`mode: '${endpoint === "edits" ? "edit-video" : "extend-video"}'`);
-    xaiOptions.push(`videoUrl: ${data}`);
+    xai.push(`mode: '${endpoint === "edits" ? "edit-video" : "extend-video"}'`);
+    xai.push(`videoUrl: ${url(body.video, "video/mp4")}`);
   }
-  if (body.resolution) xaiOptions.push(`resolution: '${body.resolution}'`);
+  if (body.resolution) xai.push(`resolution: '${body.resolution}'`);
+  if (xai.length) options.push(`providerOptions: { xai: { ${xai.join(", ")} } }`);
   lines.push(
     "const { video, providerMetadata } = await generateVideo({",
     `  model: xai.video('${body.model}'),`,
     `  prompt: ${prompt},`,
+    ...options.map((o) => `  ${o},`),
+    "  // The SDK's own download refuses loopback and private hosts: fetch the video directly",
+    "  download: async ({ url }) =>",
+    "    ({ data: new Uint8Array(await (await fetch(url)).arrayBuffer()), mediaType: 'video/mp4' }),",
+    "});",
+    "console.log(JSON.stringify(providerMetadata.xai));",
   );
-  if (body.duration !== undefined) lines.push(`  duration: ${body.duration},`);
-  if (body.aspect_ratio) lines.push(`  aspectRatio: '${body.aspect_ratio}',`);
-  if (body.generate_audio === false) lines.push("  generateAudio: false,");
-  for (const e of extra) lines.push(`  ${e},`);
-  if (xaiOptions.length) lines.push(`  providerOptions: { xai: { ${xaiOptions.join(", ")} } },`);
-  lines.push("});", "console.log(providerMetadata.xai);");
   return lines.join("\n");
 }
 

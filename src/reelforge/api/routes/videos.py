@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
@@ -82,21 +82,27 @@ def router(service: VideoService, owner: Owner, watcher: JobWatcher) -> APIRoute
     def extend(request: Request, body: ExtendIn) -> JSONResponse:
         return create(EXTENSION, request, body)
 
-    # Reelforge's own: the price `create` would charge for the same body, creating nothing.
-    def estimate(kind: str, request: Request, body: GenerateIn | EditIn) -> dict:
-        return {"cost_in_usd_ticks": service.estimate(owner(request), kind, body.to_request())}
+    # Reelforge's own: `.../estimate` beside each create endpoint takes the same body and
+    # answers the price that create would charge, creating nothing.
+    def estimator(kind: str, schema: type[GenerateIn | EditIn]) -> Callable[..., dict]:
+        def estimate(request: Request, body: GenerateIn) -> dict:
+            return {"cost_in_usd_ticks": service.estimate(owner(request), kind, body.to_request())}
 
-    @api.post("/v1/videos/generations/estimate", summary="Price a generation (Reelforge's own)")
-    def estimate_generation(request: Request, body: GenerateIn) -> dict:
-        return estimate(GENERATION, request, body)
+        estimate.__annotations__["body"] = schema  # what FastAPI reads the body as
+        return estimate
 
-    @api.post("/v1/videos/edits/estimate", summary="Price an edit (Reelforge's own)")
-    def estimate_edit(request: Request, body: EditIn) -> dict:
-        return estimate(EDIT, request, body)
-
-    @api.post("/v1/videos/extensions/estimate", summary="Price an extension (Reelforge's own)")
-    def estimate_extension(request: Request, body: ExtendIn) -> dict:
-        return estimate(EXTENSION, request, body)
+    for kind, path, schema in (
+        (GENERATION, "generations", GenerateIn),
+        (EDIT, "edits", EditIn),
+        (EXTENSION, "extensions", ExtendIn),
+    ):
+        api.add_api_route(
+            f"/v1/videos/{path}/estimate",
+            estimator(kind, schema),
+            methods=["POST"],
+            summary=f"Price a request to /v1/videos/{path} (Reelforge's own)",
+            operation_id=f"estimate_{path}",
+        )
 
     # The first frame as a WebP, at the signed URL list items carry (`thumbnail_url`): signed and
     # expiring like the video's URL, so an <img> can show it without the API key.
