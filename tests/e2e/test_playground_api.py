@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from tests.helpers import (
+    Server,
     create,
     data_url,
     decode_mp4,
@@ -22,6 +23,7 @@ from tests.helpers import (
     synthetic_image,
     wait_done,
 )
+from tests.s3_server import CREDENTIALS
 
 V1, V15 = "grok-imagine-video", "grok-imagine-video-1.5"
 
@@ -178,3 +180,24 @@ def test_the_playground_is_served_unless_turned_off(make_server, flag):
     assert "http://" not in page.text and "https://" not in page.text.replace(
         'placeholder="https://..."', ""
     )
+
+
+def test_a_thumbnail_from_a_bucket_redirects_to_it(tmp_path, s3_server):
+    """With S3 storage the poster is made from the bucket's MP4, kept beside it, and the signed
+    thumbnail URL answers a 302 to a presigned URL of it."""
+    args = ["--workers", "1", "--storage", "s3://reelforge/pg", "--s3-endpoint-url"]
+    srv = Server(tmp_path / "data", args=[*args, s3_server.endpoint_url], env=CREDENTIALS)
+    srv.start()
+    try:
+        with srv.client() as c:
+            job_id = create(c, {"prompt": "a boat", "duration": 1})
+            wait_done(c, job_id)
+            [item] = c.get("/v1/video-requests").json()["data"]
+        r = httpx.get(item["thumbnail_url"])
+        assert r.status_code == 302 and r.headers["location"].startswith(s3_server.endpoint_url)
+        poster = httpx.get(r.headers["location"])
+        assert poster.status_code == 200
+        assert Image.open(io.BytesIO(poster.content)).size == (848, 480)
+        assert f"pg/previews/{job_id}/thumbnail.webp" in s3_server.keys("reelforge", "pg/")
+    finally:
+        srv.stop()
