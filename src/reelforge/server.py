@@ -315,9 +315,11 @@ def start_workers(backend: Backend) -> WorkerPool:
     return pool
 
 
-def _worker_process(settings: Settings, parent_pid: int, wake: Any, idle_poll: float) -> None:
+def _worker_process(
+    settings: Settings, parent_pid: int, wake: Any, idle_poll: float, index: int = 0
+) -> None:
     """A worker process's main: its own backend (the parent migrated the schema), one worker."""
-    if not start_worker_process(parent_pid):
+    if not start_worker_process(parent_pid, settings.devices, index):
         return
     backend = open_backend(dataclasses.replace(settings, migrate=False), renders=True)
     try:
