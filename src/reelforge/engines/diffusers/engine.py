@@ -152,9 +152,7 @@ class DiffusersEngine:
         if dtype != torch.float32 and FAMILIES[options.family].VAE_FLOAT32:
             torch_dtype = {"vae": torch.float32, "default": dtype}
         try:
-            base = diffusers.DiffusionPipeline.from_pretrained(
-                options.path, dtype=torch_dtype, local_files_only=True
-            )
+            base = self._from_pretrained(options.path, torch_dtype)
             if options.lora_fuse and options.lora:
                 speed.fuse_loras(base, options.lora)
         except Exception as exc:  # noqa: BLE001 - a broken folder fails the job, not the worker
@@ -189,6 +187,12 @@ class DiffusersEngine:
             ),
         )
         return _Weights(kind, base, device)
+
+    def _from_pretrained(self, path: str, torch_dtype: Any) -> Any:
+        """The folder's pipeline (bench/gpu builds random full-size ones in memory instead)."""
+        return diffusers.DiffusionPipeline.from_pretrained(
+            path, dtype=torch_dtype, local_files_only=True
+        )
 
     def _drop_unused_weights(self) -> None:
         used = {loaded.options.weights_key for loaded in self._models.values()}

@@ -237,6 +237,7 @@ class Stages:
         pipe.encode_prompt = encode_prompt
 
     def wrap_decoder(self, vae: Any) -> None:
+        vae._reelforge_stages = self  # the latest loader of this VAE records its decodes
         if getattr(vae, "_reelforge_timed", False):
             return  # pipelines built with from_pipe share the VAE
         decode = vae.decode
@@ -246,7 +247,7 @@ class Stages:
             try:
                 return decode(*args, **kwargs)
             finally:
-                self._add("vae_decode", start)
+                vae._reelforge_stages._add("vae_decode", start)
 
         vae.decode = timed_decode
         vae._reelforge_timed = True
