@@ -29,7 +29,7 @@ def test_the_gpu_benchmark_runs_tiny_on_the_cpu(tmp_path):
         rows = {row["label"]: row for row in model["rows"]}
         assert rows["plain diffusers pipeline"]["s_step"] > 0
         measured = [r for r in rows.values() if "s_step" in r]
-        assert len(measured) == 10, rows  # plain, 6 options alone, 3 combinations
+        assert len(measured) == 10, rows  # plain, 3 combinations, 6 options alone
         assert "needs a CUDA GPU with FP8" in rows["quantize fp8_dynamic"]["note"]
         e2e = model["end_to_end"]
         assert {"text_encode", "denoise", "vae_decode", "mp4_encode"} <= set(e2e["stages"])
