@@ -18,6 +18,7 @@ from reelforge.core.catalog import Catalog, CatalogError
 from reelforge.engines.diffusers import validate
 from reelforge.engines.diffusers.engine import DiffusersEngine
 from tests.test_diffusers import solid
+from tests.tiny_wan import model_toml
 
 STEPS = 3
 
@@ -199,6 +200,7 @@ def test_warm_up_compiles_each_resolution_before_the_first_job(catalog):
     seconds = max(hi for _, hi in model.durations.values())
     native(engine, model, num_frames=int(seconds * 24))
     assert counters["stats"]["unique_graphs"] == graphs
+    assert engine.warm_up(variant(catalog, "tiny-t2v", "not-compiled")) == {}  # not asked for
 
 
 def test_compiled_blocks_with_a_cache_and_full_compile(catalog):
@@ -317,22 +319,8 @@ RUNTIME_REFUSALS = [
 
 
 def entry(tiny_models, options: dict) -> str:
-    from tests.tiny_wan import _toml
-
-    lines = ['[models."m"]', 'engine = "diffusers"', 'modes = ["text-to-video"]']
-    lines.append(f'path = "{tiny_models["t2v"]}"')
-    tables = []
-    for key, value in options.items():
-        if isinstance(value, dict):
-            tables.append(f'[models."m".{key}]')
-            tables += [f"{k} = {_toml(v)}" for k, v in value.items()]
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            for item in value:
-                tables.append(f'[[models."m".{key}]]')
-                tables += [f"{k} = {_toml(v)}" for k, v in item.items()]
-        else:
-            lines.append(f"{key} = {_toml(value)}")
-    return "\n".join(lines + tables) + "\n"
+    base = {"engine": "diffusers", "modes": ["text-to-video"], "path": str(tiny_models["t2v"])}
+    return model_toml("m", base | options)
 
 
 @pytest.mark.parametrize("options,message", BAD_OPTIONS + RUNTIME_REFUSALS)

@@ -15,11 +15,15 @@ from typing import Any
 
 
 def validate(model: Any) -> None:
-    """Check a catalog model (`engine = "diffusers"`) against its folder and this machine."""
-    from reelforge.engines.diffusers import checks  # torch
+    """Check a catalog model (`engine = "diffusers"`) against its folder and this machine.
+    torch is imported only when an option needs the machine's word (a process serving plain
+    entries stays light)."""
     from reelforge.engines.diffusers.options import check_modes, parse
 
     options = parse(model.id, model.options)
     pins = {"max_keyframes": model.max_keyframes, "last_frame": model.last_frame}
     check_modes(model.id, options, model.modes, pins)
-    checks.check(model.id, options)
+    if options.needs_machine_check:
+        from reelforge.engines.diffusers import checks  # torch, diffusers
+
+        checks.check(model.id, options)

@@ -47,6 +47,8 @@ import torch  # noqa: E402 - after the environment above
 
 log = logging.getLogger("reelforge.diffusers")
 
+WARM_UP_S = 5.0  # the clip length the warm-up compiles for (when the model serves it)
+
 # Each family module maps modes onto its pipelines: CLASSES (kind -> pipeline class),
 # route(mode, request, folder kind) -> kind, plan(request, options, kind) -> Plan,
 # finish(pipe, plan, options, kwargs) for call arguments that need the loaded pipeline, and
@@ -163,12 +165,15 @@ class DiffusersEngine:
                 f"model '{model_id}' could not be loaded from {options.path}: {_short(exc)}",
             ) from None
         _place(base, options, device)
-        if options.quantize != "none":
-            speed.quantize(base, options.quantize)
-        if options.fp8_storage:
-            speed.fp8_storage(base, dtype)
-        if options.compile != "off":
-            speed.compile_transformers(base, options)
+        try:
+            speed.prepare_weights(base, options, dtype)
+        except Exception as exc:  # noqa: BLE001 - as a folder that cannot be loaded
+            log.exception("preparing %s failed", model_id)
+            _free()
+            raise JobError(
+                FAILED_PRECONDITION,
+                f"model '{model_id}': quantize/fp8_storage/compile failed: {_short(exc)}",
+            ) from None
         log.info(
             "loaded %s (%s) from %s on %s, %s%s",
             model_id,
@@ -223,7 +228,10 @@ class DiffusersEngine:
                 weights.adapters.add(speed.adapter_name(lora))
         wanted = {
             "loras": loras,
-            "cache": options.cache,
+            # (MagCache is built for a number of steps, FasterCache for guidance on or off)
+            "cache": (options.cache, options.steps, options.guidance_scale > 1)
+            if options.cache
+            else (),
             "attention": loaded.attention,
             "vae": (options.vae_tiling, options.vae_slicing),
         }
@@ -248,20 +256,25 @@ class DiffusersEngine:
         with self._lock:
             self._model(model.id, model.options)
 
-    def warm_up(self, model: Any, steps: int = 2) -> dict[str, float]:
-        """Load `model` and render one short job per resolution it serves (at its longest
-        duration, 16:9), so compilation and kernel autotuning happen now, not in a user's job.
-        Returns the seconds each resolution took."""
+    def warm_up(self, model: Any, force: bool = False, steps: int = 2) -> dict[str, float]:
+        """Start-up hook: when `model` asks for it (its `warm_up` key; on by default when it is
+        compiled) or `force`, load it and render one short job per resolution it serves, so
+        compilation and kernel autotuning happen now rather than in a user's job. The shape is
+        16:9 at the model's longest duration up to WARM_UP_S (Wan's and LTX's training length).
+        Returns the seconds each resolution took ({} when nothing was rendered)."""
+        if not (force or parse(model.id, model.options).warms_up):
+            return {}
         plain = ("text-to-video", "image-to-video", "reference-to-video")
         mode = next((m for m in plain if m in model.modes), None)
-        if mode is None:
+        if mode is None:  # edit/extension only: their shapes follow the input video
             self.warm(model)
             return {}
+        longest = max((hi for _, hi in model.durations.values()), default=1.0)
+        seconds = min(longest, WARM_UP_S)
         grey = np.full((64, 64, 3), 128, np.uint8)
         took = {}
         for resolution in model.resolutions:
             width, height = frame_size("16:9", resolution)
-            seconds = max(hi for _, hi in model.durations.values()) if model.durations else 1
             request = RenderRequest(
                 mode=mode,
                 prompt="warm-up",

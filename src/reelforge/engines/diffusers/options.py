@@ -149,6 +149,18 @@ class DiffusersOptions:
         return self.compile != "off" if self.warm_up is None else self.warm_up
 
     @property
+    def needs_machine_check(self) -> bool:
+        """Whether a value here depends on the device or installed packages (checks.py)."""
+        return (
+            self.device not in ("auto", "cpu")
+            or self.attention not in ("auto", "native")
+            or self.quantize != "none"
+            or self.compile != "off"
+            or self.fp8_storage
+            or bool(self.lora)
+        )
+
+    @property
     def weights_key(self) -> tuple:
         """Models whose options agree on this share one loaded copy of the folder's weights
         (per-job settings such as LoRA scales, cache, attention and the scheduler are applied to
@@ -165,6 +177,7 @@ class DiffusersOptions:
             self.compile,
             self.compile_backend,
             self.compile_mode,
+            self.compile != "off" and bool(self.cache),  # blocks compiled without fullgraph
             private,
         )
 

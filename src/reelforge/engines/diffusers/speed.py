@@ -121,6 +121,17 @@ def fp8_storage(pipe: Any, compute_dtype: torch.dtype) -> None:
         )
 
 
+def prepare_weights(pipe: Any, options: DiffusersOptions, compute_dtype: torch.dtype) -> None:
+    """What changes the loaded weights themselves, in order: quantize or FP8 storage, then
+    compile (which must see the final modules)."""
+    if options.quantize != "none":
+        quantize(pipe, options.quantize)
+    if options.fp8_storage:
+        fp8_storage(pipe, compute_dtype)
+    if options.compile != "off":
+        compile_transformers(pipe, options)
+
+
 # --- compilation ---------------------------------------------------------------------------
 
 
