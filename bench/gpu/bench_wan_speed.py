@@ -471,7 +471,7 @@ class Bench:
     def model(self, label: str, options: dict[str, Any]) -> Any:
         """A catalog model for the benchmark shape (via a catalog file, as serve loads it)."""
         from reelforge.core.catalog import Catalog
-        from tests.tiny_wan import _toml
+        from tests.tiny_wan import model_toml
 
         entry = {
             "engine": "diffusers",
@@ -484,15 +484,7 @@ class Bench:
             **self.spec.extra,
             **options,
         }
-        lines = [f'[models."{label}"]']
-        tables = []
-        for key, value in entry.items():
-            if isinstance(value, dict):
-                tables += [f'[models."{label}".{key}]']
-                tables += [f"{k} = {_toml(v)}" for k, v in value.items()]
-            else:
-                lines.append(f"{key} = {_toml(value)}")
-        self.catalog_file.write_text("\n".join(lines + tables) + "\n")
+        self.catalog_file.write_text(model_toml(label, entry))
         return Catalog.load(self.catalog_file).get(label)
 
     def request(self, model: Any, **kw: Any) -> Any:
@@ -676,9 +668,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"; diffusers {diffusers.__version__}")
     peak = matmul_peak(device)
-    print(
-        f"measured dense matmul peak: {peak:.1f} TFLOP/s ({'bf16' if device == 'cuda' else 'fp32'})"
-    )
+    precision = "bf16" if device == "cuda" else "fp32"
+    print(f"measured dense matmul peak: {peak:.3g} TFLOP/s ({precision})")
     alone, combined = option_sets(device)
     results = {"device": gpu, "matmul_peak_tflops": round(peak, 2), "models": []}
     root = Path(tempfile.mkdtemp(prefix="bench-wan-"))
