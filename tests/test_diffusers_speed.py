@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 from torch._dynamo.utils import counters
 
 from reelforge.core.catalog import Catalog, CatalogError
-from reelforge.engines.diffusers import validate
+from reelforge.engines import check_catalog, check_machine
 from reelforge.engines.diffusers.engine import DiffusersEngine
 from tests.test_diffusers import solid
 from tests.tiny_wan import model_toml
@@ -323,12 +323,18 @@ def entry(tiny_models, options: dict) -> str:
     return model_toml("m", base | options)
 
 
+def start_up_checks(catalog: Catalog) -> None:
+    """What `serve` and `worker` run before they start (reelforge.server.open_backend)."""
+    check_catalog(catalog)
+    check_machine(catalog)
+
+
 @pytest.mark.parametrize("options,message", BAD_OPTIONS + RUNTIME_REFUSALS)
 def test_every_invalid_option_is_refused_naming_its_key(tiny_models, tmp_path, options, message):
     path = tmp_path / "c.toml"
     path.write_text(entry(tiny_models, options))
     with pytest.raises(CatalogError, match=rf"models\.m{message}"):
-        validate(Catalog.load(path).get("m"))  # what serve and worker run at start-up
+        start_up_checks(Catalog.load(path))
 
 
 def test_good_speed_options_pass_validation(tiny_models, tmp_path, catalog):
@@ -346,9 +352,9 @@ def test_good_speed_options_pass_validation(tiny_models, tmp_path, catalog):
         "vae_slicing": True,
     }
     path.write_text(entry(tiny_models, options))
-    validate(Catalog.load(path).get("m"))
+    start_up_checks(Catalog.load(path))
     ltx = variant(catalog, "tiny-ltx", "ltx-distilled", steps=4, timesteps=[1000, 993, 987, 981])
-    validate(ltx)
+    start_up_checks(Catalog([ltx]))
     engine = DiffusersEngine()
     start = time.perf_counter()
     seen = []

@@ -10,10 +10,11 @@ import pytest
 
 from reelforge.config import Settings
 from reelforge.core.spec import InputRef, JobSpec
+from reelforge.engines import available_engines
 from reelforge.jobs.render import InputLoader, Renderer
 from reelforge.jobs.store import JobStore
-from reelforge.jobs.worker import Worker, available_engines, pin_device
-from reelforge.media.fetch import FetchPolicy
+from reelforge.jobs.worker import Worker, pin_device
+from reelforge.net.policy import FetchPolicy
 from reelforge.storage.local import LocalStorage
 from tests.helpers import mp4_bytes
 

@@ -504,15 +504,17 @@ class Bench:
 
     def option(self, label: str, options: dict[str, Any]) -> Row:
         """Reelforge's engine with `options`: a warm-up call (loads, compiles), then steps."""
+        from reelforge.core.catalog import Catalog
         from reelforge.core.errors import JobError
-        from reelforge.engines.diffusers import validate
+        from reelforge.engines import check_catalog, check_machine
 
         model_id = re.sub(r"[^a-z0-9_.]+", "-", label.lower()).strip("-")
         model = self.model(model_id, {"guidance_scale": 5.0 if self.spec.family == "wan" else 3.0,
                                       **options})  # fmt: skip
         guided = model.options["guidance_scale"] > 1
         try:
-            validate(model)
+            check_catalog(Catalog([model]))  # as serve/worker do at start-up
+            check_machine(Catalog([model]))
         except Exception as exc:  # noqa: BLE001 - a refusal is a result here
             return Row(label, None, guided, note=f"refused: {exc}")
         engine = bench_engine(self.builder)

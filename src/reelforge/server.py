@@ -33,7 +33,7 @@ from reelforge.api.openai.routes import webhook_message
 from reelforge.api.wire import status_body
 from reelforge.config import Settings
 from reelforge.core.catalog import Catalog, CatalogError
-from reelforge.engines import check_catalog
+from reelforge.engines import check_catalog, check_machine
 from reelforge.files import FileStore
 from reelforge.jobs import janitor
 from reelforge.jobs.store import JobStore
@@ -107,6 +107,11 @@ def open_backend(settings: Settings, *, renders: bool) -> Backend:
     catalog, policy = load_catalog(settings.catalog_file)
     if renders and (problem := unavailable(policy)):
         raise StartupError(problem)
+    if renders:
+        try:
+            check_machine(catalog)  # kernels, FP8, devices: what this machine must support
+        except CatalogError as exc:
+            raise StartupError(f"catalog: {exc}") from None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         storage = storage_for(settings)
