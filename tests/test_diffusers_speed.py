@@ -160,6 +160,16 @@ def test_a_lightx2v_lora_loads_changes_the_output_and_scale_0_is_the_base(catalo
     assert len(engine._weights) == 2
 
 
+def test_models_sharing_weights_keep_their_own_schedule(catalog):
+    engine = DiffusersEngine()
+    shifted = variant(catalog, "tiny-t2v", "shifted", flow_shift=7.0, scheduler="unipc")
+    native(engine, shifted)
+    native(engine, variant(catalog, "tiny-t2v", "folder"))  # the folder's scheduler, as saved
+    used = engine._models["folder"].weights.base.scheduler
+    assert type(used).__name__ == "FlowMatchEulerDiscreteScheduler" and used.config.shift == 3.0
+    assert engine._models["shifted"].scheduler.config.flow_shift == 7.0
+
+
 # --- compilation -----------------------------------------------------------------------------
 
 

@@ -1,7 +1,7 @@
 """What only this machine can say about a model's options: is the device there, is the attention
 kernel installed, can the GPU do FP8, is the compile backend known (torch and diffusers here).
 
-`check` runs at start-up through `reelforge.engines.diffusers.validate` (so `serve`/`worker`
+`check` runs at start-up through `reelforge.engines.check_machine` (so `serve`/`worker`
 refuse to start) and again when a worker loads the model. Each refusal names the key.
 """
 

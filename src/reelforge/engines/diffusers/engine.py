@@ -65,6 +65,7 @@ class _Weights:
     def __init__(self, kind: str, base: Any, device: str):
         self.kind = kind  # CAPABILITIES key of the folder
         self.base = base
+        self.scheduler = base.scheduler  # the folder's own; each model derives its own from it
         self.device = device
         self.pipes: dict[str, Any] = {}
         self.stages = speed.Stages()
@@ -92,7 +93,7 @@ class _Loaded:
         self.weights = weights
         self.kind = weights.kind
         self.family = FAMILIES[options.family]
-        self.scheduler = speed.scheduler(weights.base.scheduler, options)
+        self.scheduler = speed.scheduler(weights.scheduler, options)
         self.attention = checks.attention_of(options, weights.device)
 
 

@@ -3,7 +3,7 @@
 Stable keys: `path`, `steps`, `max_area`. Family options: everything else in `_DEFAULTS`.
 The catalog calls `parse` at start-up, so a typo fails `reelforge serve` instead of a job;
 what needs torch or the device to check (attention kernels, FP8, compile backends) is checked
-by `reelforge.engines.diffusers.validate`.
+by `reelforge.engines.diffusers.check_machine` on the machines that render.
 """
 
 from __future__ import annotations
