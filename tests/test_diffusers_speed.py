@@ -170,6 +170,18 @@ def test_models_sharing_weights_keep_their_own_schedule(catalog):
     assert engine._models["shifted"].scheduler.config.flow_shift == 7.0
 
 
+def test_a_file_that_is_not_a_lora_fails_its_jobs_clearly(catalog, tmp_path):
+    from reelforge.core.errors import JobError
+
+    bad = tmp_path / "notes.safetensors"
+    bad.write_bytes(b"not a LoRA")
+    model = variant(catalog, "tiny-t2v", "bad-lora", lora=[{"path": str(bad)}])
+    with pytest.raises(JobError) as failed:
+        native(DiffusersEngine(), model)
+    assert failed.value.code == "failed_precondition"
+    assert "'bad-lora': its lora/cache/attention could not be set up" in failed.value.message
+
+
 # --- compilation -----------------------------------------------------------------------------
 
 

@@ -308,7 +308,15 @@ class DiffusersEngine:
             except ValueError as exc:
                 raise JobError(INTERNAL_ERROR, f"cannot render {request.mode}: {exc}") from None
             pipe = self._pipe(loaded, kind)
-            self._activate(loaded, pipe)
+            try:
+                self._activate(loaded, pipe)
+            except Exception as exc:  # noqa: BLE001 - e.g. a file that is not a LoRA
+                log.exception("setting up %s failed", request.model.id)
+                raise JobError(
+                    FAILED_PRECONDITION,
+                    f"model '{request.model.id}': its lora/cache/attention could not be set up:"
+                    f" {_short(exc)}",
+                ) from None
             if timings is not None:  # the input video decoded and fitted to the native size
                 timings.add("inputs", time.perf_counter() - start)
             frames = self._run(pipe, plan, request, loaded, steps or loaded.options.steps)
