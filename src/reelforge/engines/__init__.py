@@ -1,9 +1,9 @@
 """Engines turn a resolved request into frames and a soundtrack.
 
 This module knows which engines exist: it checks each catalog model's engine keys at start-up (so
-a typo stops `serve`/`worker`, not a job), and on rendering machines what the machine itself must
-support, and builds the engines a worker needs. The diffusers
-engine pulls in torch, so it is imported only when a catalog model uses it.
+a typo stops `serve`/`worker`, not a job) and, where jobs render, what the machine must support;
+and it builds the engines a worker needs. The diffusers engine pulls in torch, so it is imported
+only when a catalog model uses it.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -211,7 +211,7 @@ def run_worker_process(worker: Worker, wake: Any, idle_poll: float) -> None:
         log.info("drained: worker %s exits", os.getpid())
 
 
-def pin_device(devices: list[str], index: int) -> str | None:
+def pin_device(devices: Sequence[str], index: int) -> str | None:
     """Pin this process to one GPU of `devices` (worker `index` takes them in turn) by setting
     CUDA_VISIBLE_DEVICES before torch starts, so it sees that GPU alone, as cuda:0."""
     if not devices:
@@ -221,13 +221,13 @@ def pin_device(devices: list[str], index: int) -> str | None:
     return device
 
 
-def start_worker_process(parent_pid: int, devices: list[str] = (), index: int = 0) -> bool:
+def start_worker_process(parent_pid: int, devices: Sequence[str] = (), index: int = 0) -> bool:
     """First thing in a worker process: die with the parent (False if it is already gone), and
     take GPU `index` of `devices` (`--devices`) before anything starts torch."""
     _die_with_parent()
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         return False
-    device = pin_device(list(devices), index)
+    device = pin_device(devices, index)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if device is not None:
         log.info("worker %d pinned to GPU %s (CUDA_VISIBLE_DEVICES=%s)", index, device, device)
