@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 NODE_DIR := tests/node
 NODE_STAMP := $(NODE_DIR)/node_modules/.installed
 
-.PHONY: install node-deps serve test lint bench clean
+.PHONY: install node-deps serve test lint bench bench-gpu wheelhouse clean
 
 # Serving needs only the package itself (no torch): the preview engine, moderation, SQLite.
 $(SERVE_STAMP): pyproject.toml
@@ -50,6 +50,21 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_client_overhead.py
 	$(BIN)/python bench/bench_scale_out.py
+
+# The GPU benchmark (bench/gpu/bench_wan_speed.py): on a machine with CUDA torch, transformers and
+# peft; what else it needs comes from .wheels/ (see `wheelhouse`). Under 8 minutes on one H200.
+bench-gpu:
+	$(PYTHON) bench/gpu/bench_wan_speed.py --json bench-gpu.json
+
+# Wheels the GPU machine lacks (it has no network), for CPython 3.12 on manylinux x86_64; run where
+# there is network, then copy the repository (with .wheels/) across.
+WHEELHOUSE_PINS := diffusers==0.42.1 torchao==0.18.0 av pillow importlib-metadata zipp filelock \
+	requests urllib3 idna charset-normalizer certifi huggingface-hub
+wheelhouse:
+	$(BIN)/python -m pip download --dest .wheels --only-binary=:all: --no-deps \
+		--python-version 3.12 --implementation cp --abi cp312 --abi abi3 --abi none \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+		--platform manylinux2014_x86_64 --platform any $(WHEELHOUSE_PINS)
 
 clean:
 	rm -rf $(VENV) .reelforge .pytest_cache $(NODE_DIR)/node_modules

@@ -14,6 +14,33 @@ from tests.helpers import Server
 
 
 @pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """Tiny random Wan and LTX-Video diffusers folders (tests/tiny_wan.py, tests/tiny_ltx.py)."""
+    import torch
+
+    from tests import tiny_ltx, tiny_wan
+
+    # The tiny models' matrices are far too small to share between threads, and the CPU is
+    # shared with other work: one thread renders them up to 30x faster here.
+    torch.set_num_threads(1)
+
+    folders = tiny_wan.build(tmp_path_factory.mktemp("tiny-wan"))
+    return folders | {"ltx": tiny_ltx.build(tmp_path_factory.mktemp("tiny-ltx"))}
+
+
+@pytest.fixture(scope="session")
+def catalog(tiny_models, tmp_path_factory):
+    """A catalog of the tiny models: tiny-t2v, tiny-i2v, tiny-vace, tiny-broken, tiny-ltx."""
+    from reelforge.core.catalog import Catalog
+    from tests import tiny_ltx, tiny_wan
+
+    path = tmp_path_factory.mktemp("catalog") / "catalog.toml"
+    ltx = {**tiny_ltx.ENTRY, "path": tiny_models["ltx"]}
+    path.write_text(tiny_wan.catalog_toml(tiny_models, **{"tiny-ltx": ltx}))
+    return Catalog.load(path)
+
+
+@pytest.fixture(scope="session")
 def server(tmp_path_factory) -> Server:
     """One shared server with default settings (any key accepted, loopback only)."""
     srv = Server(tmp_path_factory.mktemp("shared") / "data", args=["--workers", "2"]).start()

@@ -22,22 +22,7 @@ from reelforge.engines.base import RenderRequest
 from reelforge.engines.diffusers import shapes
 from reelforge.engines.diffusers.engine import DiffusersEngine
 from reelforge.media.fit import fit_image
-from tests import tiny_ltx
-from tests.tiny_wan import build, catalog_toml
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory):
-    folders = build(tmp_path_factory.mktemp("tiny-wan"))
-    return folders | {"ltx": tiny_ltx.build(tmp_path_factory.mktemp("tiny-ltx"))}
-
-
-@pytest.fixture(scope="module")
-def catalog(tiny_models, tmp_path_factory) -> Catalog:
-    path = tmp_path_factory.mktemp("catalog") / "catalog.toml"
-    ltx = {**tiny_ltx.ENTRY, "path": tiny_models["ltx"]}
-    path.write_text(catalog_toml(tiny_models, **{"tiny-ltx": ltx}))
-    return Catalog.load(path)
+from tests.tiny_wan import catalog_toml
 
 
 @pytest.fixture(scope="module")
@@ -409,4 +394,4 @@ def test_ltx_runs_in_bfloat16_with_its_vae_in_the_same_dtype(catalog, engine):
     clip = engine.render(RenderRequest("text-to-video", "a cat", 64, 32, 24, 0, model=model))
     assert len(list(clip.frames())) == 24
     # (Wan keeps its VAE in float32; LTX decodes latents cast to the transformer's dtype)
-    assert engine._model(model.id, model.options).base.vae.dtype == torch.bfloat16
+    assert engine._model(model.id, model.options).weights.base.vae.dtype == torch.bfloat16

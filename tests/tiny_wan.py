@@ -136,19 +136,30 @@ def catalog_toml(folders: dict[str, Path], **overrides: dict) -> str:
     }
     # other models (tiny_ltx's, a slow one...) get the same resolutions and durations
     entries |= {k: v for k, v in overrides.items() if k not in entries}
-    lines = []
+    text = ""
     for model_id, entry in entries.items():
         entry = {**TINY_OPTIONS, **entry, **overrides.get(model_id, {})}
-        lines.append(f'[models."{model_id}"]')
-        lines.append('engine = "diffusers"')
-        lines.append('resolutions = ["480p"]')
-        for key, value in entry.items():
+        durations = {m: [1, 3 if m == "extension" else 2] for m in entry["modes"] if m != "edit"}
+        entry = {"engine": "diffusers", "resolutions": ["480p"], **entry, "durations": durations}
+        text += model_toml(model_id, entry)
+    return text
+
+
+def model_toml(model_id: str, entry: dict) -> str:
+    """One catalog entry as TOML: tables (cache, durations) and arrays of tables (lora) after
+    the plain keys."""
+    lines, tables = [f'[models."{model_id}"]'], []
+    for key, value in entry.items():
+        if isinstance(value, dict):
+            tables.append(f'[models."{model_id}".{key}]')
+            tables += [f'"{k}" = {_toml(v)}' for k, v in value.items()]
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for item in value:
+                tables.append(f'[[models."{model_id}".{key}]]')
+                tables += [f"{k} = {_toml(v)}" for k, v in item.items()]
+        else:
             lines.append(f"{key} = {_toml(value)}")
-        lines.append(f'[models."{model_id}".durations]')
-        for mode in entry["modes"]:
-            if mode != "edit":
-                lines.append(f"{mode} = [1, {3 if mode == 'extension' else 2}]")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + tables) + "\n"
 
 
 def _toml(value) -> str:

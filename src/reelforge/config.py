@@ -17,6 +17,7 @@ class Settings:
     api_keys: list[str] = field(default_factory=list)
     catalog_file: Path | None = None
     workers: int = 1
+    devices: list[str] = field(default_factory=list)  # GPUs the workers are pinned to, in turn
     url_ttl: float = DAY
     retention: float = DAY
     allow_private_urls: bool = False

@@ -33,7 +33,7 @@ from reelforge.api.openai.routes import webhook_message
 from reelforge.api.wire import status_body
 from reelforge.config import Settings
 from reelforge.core.catalog import Catalog, CatalogError
-from reelforge.engines import check_catalog
+from reelforge.engines import check_catalog, check_machine
 from reelforge.files import FileStore
 from reelforge.jobs import janitor
 from reelforge.jobs.store import JobStore
@@ -107,6 +107,11 @@ def open_backend(settings: Settings, *, renders: bool) -> Backend:
     catalog, policy = load_catalog(settings.catalog_file)
     if renders and (problem := unavailable(policy)):
         raise StartupError(problem)
+    if renders:
+        try:
+            check_machine(catalog)  # kernels, FP8, devices: what this machine must support
+        except CatalogError as exc:
+            raise StartupError(f"catalog: {exc}") from None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         storage = storage_for(settings)
@@ -315,9 +320,11 @@ def start_workers(backend: Backend) -> WorkerPool:
     return pool
 
 
-def _worker_process(settings: Settings, parent_pid: int, wake: Any, idle_poll: float) -> None:
+def _worker_process(
+    settings: Settings, parent_pid: int, wake: Any, idle_poll: float, index: int = 0
+) -> None:
     """A worker process's main: its own backend (the parent migrated the schema), one worker."""
-    if not start_worker_process(parent_pid):
+    if not start_worker_process(parent_pid, settings.devices, index):
         return
     backend = open_backend(dataclasses.replace(settings, migrate=False), renders=True)
     try:

@@ -30,15 +30,9 @@ from tests.helpers import (
     synthetic_image,
     wait_done,
 )
-from tests.tiny_wan import build, catalog_toml
+from tests.tiny_wan import catalog_toml
 
 SLOW_STEPS = 100_000  # ~2.5 min a job at ~1.5 ms a step: the cancel always lands mid-way
-
-
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory):
-    folders = build(tmp_path_factory.mktemp("tiny-wan"))
-    return folders | {"ltx": tiny_ltx.build(tmp_path_factory.mktemp("tiny-ltx"))}
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,13 @@ from reelforge.config import DAY, Settings
 SERVER_COMMANDS = ("serve", "worker", "migrate")
 
 
+def _device_list(text: str) -> list[str]:
+    devices = [d.strip() for d in text.split(",") if d.strip()]
+    if not devices or not all(d.isdigit() for d in devices):
+        raise argparse.ArgumentTypeError(f"expected GPU indices such as 0,1,2; got {text!r}")
+    return devices
+
+
 def _backend_options() -> argparse.ArgumentParser:
     """Options of every process that touches jobs: `serve` and `worker`."""
     p = argparse.ArgumentParser(add_help=False)
@@ -28,7 +35,19 @@ def _backend_options() -> argparse.ArgumentParser:
         help="the SQLite job store, local storage and temporary files",
     )
     p.add_argument("--catalog", type=Path, help="TOML file adding or overriding models")
-    p.add_argument("--workers", type=int, default=1, help="render worker processes (0: none)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="render worker processes (0: none; default 1, or one per --devices GPU)",
+    )
+    p.add_argument(
+        "--devices",
+        type=_device_list,
+        default=[],
+        metavar="0,1,...",
+        help="GPUs for the workers: each worker process is pinned to one (CUDA_VISIBLE_DEVICES)",
+    )
     p.add_argument(
         "--database-url",
         default=os.environ.get("REELFORGE_DATABASE_URL"),
@@ -194,6 +213,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         values["api_keys"] = keys
     if "catalog" in args:
         values["catalog_file"] = args.catalog
+    if "workers" in values and values["workers"] is None:
+        values["workers"] = len(values.get("devices") or ()) or 1  # one worker per GPU
     return Settings(**values)
 
 

@@ -1,8 +1,9 @@
 """Engines turn a resolved request into frames and a soundtrack.
 
 This module knows which engines exist: it checks each catalog model's engine keys at start-up (so
-a typo stops `serve`/`worker`, not a job) and builds the engines a worker needs. The diffusers
-engine pulls in torch, so it is imported only when a catalog model uses it.
+a typo stops `serve`/`worker`, not a job) and, where jobs render, what the machine must support;
+and it builds the engines a worker needs. The diffusers engine pulls in torch, so it is imported
+only when a catalog model uses it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,17 @@ def check_catalog(catalog: Catalog) -> None:
             from reelforge.engines.diffusers.options import validate  # pure Python: no torch
 
             validate(model)
+
+
+def check_machine(catalog: Catalog) -> None:
+    """CatalogError, naming the model and key, for an engine option this machine cannot run
+    (e.g. an attention kernel that is not installed, FP8 without FP8 tensor cores). Only
+    processes that render call it: an API-only machine needs no GPU."""
+    for model in catalog.models.values():
+        if model.engine == "diffusers":
+            from reelforge.engines.diffusers import check_machine as check_diffusers
+
+            check_diffusers(model)
 
 
 def available_engines(catalog: Catalog | None = None) -> dict[str, Engine]:

@@ -7,6 +7,8 @@ the media encoder.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -20,6 +22,28 @@ if TYPE_CHECKING:
     from reelforge.core.catalog import Model
 
 __all__ = ["AUDIO_RATE", "FPS", "Clip", "Engine", "RenderRequest"]
+
+
+class Timings:
+    """Seconds spent per stage of one job (inputs, text_encode, denoise, vae_decode, moderation,
+    encode...): filled by the renderer and the engine, stored with the job's result."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - start)
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in self.seconds.items()}
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,9 @@ class RenderRequest:
     # cancelled or is no longer ours): let it propagate.
     model: Model | None = None
     progress: Callable[[int, int], None] | None = None
+    # Where an engine records the stages it can tell apart (the diffusers engine: load,
+    # text_encode, denoise, vae_decode); None when nobody is measuring.
+    timings: Timings | None = None
 
     @property
     def duration_s(self) -> float:

@@ -18,7 +18,7 @@ from reelforge.core.enums import Mode
 from reelforge.core.errors import INVALID_ARGUMENT, InputError, JobError
 from reelforge.core.sizes import frame_size, nearest_aspect_ratio
 from reelforge.core.spec import InputRef, JobSpec, check_input_video
-from reelforge.engines.base import AUDIO_RATE, FPS, Clip, Engine, RenderRequest
+from reelforge.engines.base import AUDIO_RATE, FPS, Clip, Engine, RenderRequest, Timings
 from reelforge.jobs.cost import edit_frames, job_cost, output_size
 from reelforge.media.decode import audio_samples, last_frame, video_frames
 from reelforge.media.encode import NotCopyable, encode_clip
@@ -41,6 +41,7 @@ class Rendered:
     height: int
     cost_in_usd_ticks: int
     withheld: Verdict | None = None
+    timings: dict[str, float] = dataclasses.field(default_factory=dict)  # seconds per stage
 
 
 class InputLoader:
@@ -91,10 +92,13 @@ class Renderer:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         out = self.tmp_dir / out_name
         progress = _Phases(progress)
+        timings = Timings()
         try:
             if spec.mode in (Mode.EDIT, Mode.EXTENSION):
-                return self._from_video(spec, model, engine, out, progress)
-            return self._generate(spec, model, engine, out, progress)
+                rendered = self._from_video(spec, model, engine, out, progress, timings)
+            else:
+                rendered = self._generate(spec, model, engine, out, progress, timings)
+            return dataclasses.replace(rendered, timings=timings.as_dict())
         except InputError as exc:
             out.unlink(missing_ok=True)
             raise JobError(INVALID_ARGUMENT, str(exc)) from None
@@ -103,9 +107,18 @@ class Renderer:
             raise
 
     def _generate(
-        self, spec: JobSpec, model: Model, engine: Engine, out: Path, progress: _Phases
+        self,
+        spec: JobSpec,
+        model: Model,
+        engine: Engine,
+        out: Path,
+        progress: _Phases,
+        timings: Timings,
     ) -> Rendered:
-        load = self.loader.image
+        def load(ref: InputRef) -> np.ndarray:
+            with timings.stage("inputs"):
+                return self.loader.image(ref)
+
         image = load(spec.image) if spec.image else None
         aspect = spec.aspect_ratio
         if aspect is None:  # image-to-video without aspect_ratio: follow the image
@@ -130,13 +143,19 @@ class Renderer:
             voices=tuple(spec.voices),
             model=model,
             progress=progress.engine,
+            timings=timings,
         )
         cost = job_cost(model, spec)
-        if verdict := self.moderator.check_inputs(request):  # before a render is spent on it
+        with timings.stage("moderation"):
+            verdict = self.moderator.check_inputs(request)
+        if verdict:  # before a render is spent on it
             return self._withheld(verdict, spec.duration_s, width, height, cost)
         clip = self.moderator.watch(engine.render(request), num_frames)
-        encode_clip(clip, request, str(out), progress, fast=self.fast)
-        if verdict := self.moderator.verdict(clip):
+        with timings.stage("mp4_encode"):
+            encode_clip(clip, request, str(out), progress, fast=self.fast)
+        with timings.stage("moderation"):
+            verdict = self.moderator.verdict(clip)
+        if verdict:
             out.unlink(missing_ok=True)
             return self._withheld(verdict, spec.duration_s, width, height, cost)
         return Rendered(out, spec.duration_s, width, height, cost)
@@ -148,12 +167,20 @@ class Renderer:
         return Rendered(None, duration_s, width, height, charged, withheld=verdict)
 
     def _from_video(
-        self, spec: JobSpec, model: Model, engine: Engine, out: Path, progress: _Phases
+        self,
+        spec: JobSpec,
+        model: Model,
+        engine: Engine,
+        out: Path,
+        progress: _Phases,
+        timings: Timings,
     ) -> Rendered:
         source = self.tmp_dir / (out.name + ".input")
-        source.write_bytes(self.loader.data(spec.video, "video"))
+        with timings.stage("inputs"):
+            source.write_bytes(self.loader.data(spec.video, "video"))
         try:
-            info = probe_video(str(source), spec.video.field)
+            with timings.stage("inputs"):
+                info = probe_video(str(source), spec.video.field)
             if problem := check_input_video(model, spec.mode, info.duration_s):
                 raise JobError(INVALID_ARGUMENT, f"{spec.video.field}: {problem}")
             width, height = output_size(model, spec, info)
@@ -171,28 +198,32 @@ class Renderer:
                 ),
                 model=model,
                 progress=progress.engine,
+                timings=timings,
             )
             edit = spec.mode == Mode.EDIT
             cost = job_cost(model, spec, info)
             field, mod = spec.video.field, self.moderator
-            verdict = mod.check_inputs(request) or mod.check_video(
-                "input_video", str(source), info.width, info.height, info.duration_s, field
-            )
+            with timings.stage("moderation"):
+                verdict = mod.check_inputs(request) or mod.check_video(
+                    "input_video", str(source), info.width, info.height, info.duration_s, field
+                )
             if verdict:
                 planned = request.num_frames + (0 if edit else int(spec.duration_s * FPS))
                 return self._withheld(verdict, planned / FPS, width, height, cost)
             if edit:
                 clip = mod.watch(engine.render(request), request.num_frames)
-                total = encode_clip(clip, request, str(out), progress, fast=self.fast)
+                with timings.stage("mp4_encode"):
+                    total = encode_clip(clip, request, str(out), progress, fast=self.fast)
             else:
                 copyable = info.rotation == 0  # a copied stream would keep its sideways pixels
                 total, clip = self._extend(spec, engine, request, source, copyable, out, progress)
-            verdict = mod.verdict(clip)
-            if not verdict and not edit and not mod.policy.runs("input_video"):
-                # The original's frames never passed through `watch`: sample them as output.
-                verdict = mod.check_video(
-                    "output", str(source), info.width, info.height, info.duration_s, field
-                )
+            with timings.stage("moderation"):
+                verdict = mod.verdict(clip)
+                if not verdict and not edit and not mod.policy.runs("input_video"):
+                    # The original's frames never passed through `watch`: sample them as output.
+                    verdict = mod.check_video(
+                        "output", str(source), info.width, info.height, info.duration_s, field
+                    )
             if verdict:
                 out.unlink(missing_ok=True)
                 return self._withheld(verdict, total / FPS, width, height, cost)
@@ -214,11 +245,10 @@ class Renderer:
         frames written and the continuation as encoded (for the output moderation verdict)."""
         field = spec.video.field
         added = int(spec.duration_s * FPS)
-        request = dataclasses.replace(
-            original,
-            num_frames=added,
-            image=last_frame(str(source), original.width, original.height, field=field),
-        )
+        timings = original.timings or Timings()
+        with timings.stage("inputs"):
+            image = last_frame(str(source), original.width, original.height, field=field)
+        request = dataclasses.replace(original, num_frames=added, image=image)
         continuation = self.moderator.watch(engine.render(request), added)
 
         def soundtrack(kept: int) -> np.ndarray | None:
@@ -226,18 +256,21 @@ class Renderer:
             own = audio_samples(str(source), field=field)
             return join_audio(own, kept, continuation.audio(), added)
 
-        if copyable:
-            try:
-                after_copy = _Extended(continuation, soundtrack, original.num_frames)
-                total = encode_clip(
-                    after_copy, request, str(out), progress, head=source, fast=self.fast
-                )
-                return total, continuation
-            except NotCopyable:
-                pass  # a foreign stream: decode it and encode it again with the continuation
-        both = _Concatenated(original.source_frames, continuation, soundtrack, original.num_frames)
-        whole = dataclasses.replace(request, num_frames=original.num_frames + added)
-        return encode_clip(both, whole, str(out), progress, fast=self.fast), continuation
+        with timings.stage("mp4_encode"):
+            if copyable:
+                try:
+                    after_copy = _Extended(continuation, soundtrack, original.num_frames)
+                    total = encode_clip(
+                        after_copy, request, str(out), progress, head=source, fast=self.fast
+                    )
+                    return total, continuation
+                except NotCopyable:
+                    pass  # a foreign stream: decode it and encode it again with the continuation
+            both = _Concatenated(
+                original.source_frames, continuation, soundtrack, original.num_frames
+            )
+            whole = dataclasses.replace(request, num_frames=original.num_frames + added)
+            return encode_clip(both, whole, str(out), progress, fast=self.fast), continuation
 
 
 class _Phases:

@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -80,6 +80,20 @@ class Worker:
         timer.daemon = True
         timer.start()
 
+    def warm_up(self) -> None:
+        """Render once per resolution for each model that asks for it (compiled models do), so
+        no user's job pays for compilation; logs when done."""
+        engine = self.renderer.engines.get("diffusers")
+        if engine is None:
+            return
+        for model in self.renderer.catalog.models.values():
+            if model.engine == "diffusers" and not self.draining.is_set():
+                try:
+                    engine.warm_up(model)
+                except Exception:  # its jobs will fail with the reason; the others still run
+                    log.error("warm-up of %s failed:\n%s", model.id, traceback.format_exc())
+        log.info("warm-up finished")
+
     def run_forever(self, wake: Any = None, idle_poll: float = IDLE_POLL_S) -> None:
         """Work until stopped; when idle, poll every `idle_poll` s or sooner when `wake` is set."""
         while not self.stopping.is_set() and not self.draining.is_set():
@@ -124,8 +138,15 @@ class Worker:
 
         video_key = f"videos/{job.id}-{claim.token}.mp4"
         try:
+            start = time.perf_counter()
             rendered = scenarios.render(
                 self.renderer, JobSpec.from_dict(job.spec), f"{job.id}-{claim.token}.mp4", progress
+            )
+            log.info(
+                "job %s rendered in %.2f s: %s",
+                job.id,
+                time.perf_counter() - start,
+                ", ".join(f"{k} {v:.2f}" for k, v in rendered.timings.items()),
             )
             result = {
                 "duration": int(round(rendered.duration_s)),
@@ -133,6 +154,7 @@ class Worker:
                 "width": rendered.width,
                 "height": rendered.height,
                 "cost_in_usd_ticks": rendered.cost_in_usd_ticks,
+                "timings": rendered.timings,  # seconds per stage, for operators
             }
             if rendered.withheld is None:
                 self.storage.put_file(video_key, rendered.path)
@@ -180,28 +202,44 @@ def _die_with_parent() -> None:
 
 
 def run_worker_process(worker: Worker, wake: Any, idle_poll: float) -> None:
-    """The body of a worker process: work until SIGTERM (drain) or SIGINT."""
+    """The body of a worker process: warm up, then work until SIGTERM (drain) or SIGINT."""
     signal.signal(signal.SIGTERM, lambda *_: worker.drain())
     signal.signal(signal.SIGINT, lambda *_: worker.drain())
+    worker.warm_up()
     worker.run_forever(wake, idle_poll)
     if worker.draining.is_set():
         log.info("drained: worker %s exits", os.getpid())
 
 
-def start_worker_process(parent_pid: int) -> bool:
-    """First thing in a worker process: die with the parent; False if it is already gone."""
+def pin_device(devices: Sequence[str], index: int) -> str | None:
+    """Pin this process to one GPU of `devices` (worker `index` takes them in turn) by setting
+    CUDA_VISIBLE_DEVICES before torch starts, so it sees that GPU alone, as cuda:0."""
+    if not devices:
+        return None
+    device = devices[index % len(devices)]
+    os.environ["CUDA_VISIBLE_DEVICES"] = device
+    return device
+
+
+def start_worker_process(parent_pid: int, devices: Sequence[str] = (), index: int = 0) -> bool:
+    """First thing in a worker process: die with the parent (False if it is already gone), and
+    take GPU `index` of `devices` (`--devices`) before anything starts torch."""
     _die_with_parent()
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         return False
+    device = pin_device(devices, index)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if device is not None:
+        log.info("worker %d pinned to GPU %s (CUDA_VISIBLE_DEVICES=%s)", index, device, device)
     return True
 
 
 class WorkerPool:
     """The server's worker processes, replaced when one dies (a crash or the OOM killer).
 
-    `target(settings, parent_pid, wake, idle_poll)` is a worker process's main function (a
-    module-level function: the processes are spawned, not forked)."""
+    `target(settings, parent_pid, wake, idle_poll, index)` is a worker process's main function
+    (a module-level function: the processes are spawned, not forked); `index` numbers the
+    workers from 0 (each takes GPU `index` of `settings.devices` in turn)."""
 
     def __init__(self, settings: Settings, target: Callable[..., None]):
         self.settings = settings
@@ -223,7 +261,7 @@ class WorkerPool:
     def _spawn(self, n: int) -> multiprocessing.Process:
         proc = self._ctx.Process(
             target=self.target,
-            args=(self.settings, os.getpid(), self._wake, self._idle_poll),
+            args=(self.settings, os.getpid(), self._wake, self._idle_poll, n),
             name=f"reelforge-worker-{n}",
         )
         proc.start()

@@ -13,19 +13,28 @@ HF_HUB_OFFLINE is set for the process unless the operator set it.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from reelforge.core.catalog import CatalogError
 from reelforge.core.errors import FAILED_PRECONDITION, INTERNAL_ERROR, SERVICE_UNAVAILABLE, JobError
-from reelforge.engines.base import RenderRequest
-from reelforge.engines.diffusers import ltx, shapes, wan
-from reelforge.engines.diffusers.options import CAPABILITIES, DiffusersOptions, parse, pipeline_kind
+from reelforge.core.sizes import frame_size
+from reelforge.engines.base import FPS, RenderRequest, Timings
+from reelforge.engines.diffusers import checks, ltx, shapes, speed, wan
+from reelforge.engines.diffusers.options import (
+    CAPABILITIES,
+    DiffusersOptions,
+    parse,
+    pipeline_kind,
+)
 from reelforge.engines.diffusers.plans import Plan
 from reelforge.media.fit import fit_image
 
@@ -38,6 +47,8 @@ import torch  # noqa: E402 - after the environment above
 
 log = logging.getLogger("reelforge.diffusers")
 
+WARM_UP_S = 5.0  # the clip length the warm-up compiles for (when the model serves it)
+
 # Each family module maps modes onto its pipelines: CLASSES (kind -> pipeline class),
 # route(mode, request, folder kind) -> kind, plan(request, options, kind) -> Plan,
 # finish(pipe, plan, options, kwargs) for call arguments that need the loaded pipeline, and
@@ -46,16 +57,44 @@ FAMILIES: dict[str, Any] = {"wan": wan, "ltx": ltx}
 _CLASSES = {kind: name for family in FAMILIES.values() for kind, name in family.CLASSES.items()}
 
 
-class _Loaded:
-    """One model's pipelines: the folder's own and those derived from it, by kind."""
+class _Weights:
+    """One folder's modules in this process, shared by every catalog model whose options agree
+    on `weights_key` (a full-step model and its 4-step LoRA alias hold one copy). `applied`
+    is what the shared modules are currently set up for; `_activate` changes it per job."""
 
-    def __init__(self, options: DiffusersOptions, kind: str, base: Any, device: str):
-        self.options = options
-        self.kind = kind  # CAPABILITIES key
-        self.family = FAMILIES[options.family]
-        self.device = device
-        self.pipes: dict[str, Any] = {_kind_of(base): base}
+    def __init__(self, kind: str, base: Any, device: str):
+        self.kind = kind  # CAPABILITIES key of the folder
         self.base = base
+        self.scheduler = base.scheduler  # the folder's own; each model derives its own from it
+        self.device = device
+        self.pipes: dict[str, Any] = {}
+        self.stages = speed.Stages()
+        self.adapters: set[str] = set()  # names of the LoRAs loaded as (unfused) adapters
+        self.applied: dict[str, Any] = {}
+        self.running: Any = None  # the pipeline in a call (the cache's timestep callbacks)
+        self.add(base)
+
+    def add(self, pipe: Any) -> Any:
+        self.pipes[_kind_of(pipe)] = pipe
+        self.stages.wrap_encoder(pipe)
+        self.stages.wrap_decoder(pipe.vae)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    def current_timestep(self) -> Any:
+        return self.running.current_timestep if self.running is not None else None
+
+
+class _Loaded:
+    """One catalog model: its options, its own scheduler, and the weights it renders with."""
+
+    def __init__(self, options: DiffusersOptions, weights: _Weights):
+        self.options = options
+        self.weights = weights
+        self.kind = weights.kind
+        self.family = FAMILIES[options.family]
+        self.scheduler = speed.scheduler(weights.scheduler, options)
+        self.attention = checks.attention_of(options, weights.device)
 
 
 def _kind_of(pipe: Any) -> str:
@@ -68,18 +107,35 @@ class DiffusersEngine:
 
     def __init__(self) -> None:
         self._models: dict[str, _Loaded] = {}
+        self._weights: dict[tuple, _Weights] = {}
         self._lock = threading.Lock()
 
     # --- loading ---------------------------------------------------------------------------
 
-    def _model(self, model_id: str, raw: dict[str, Any]) -> _Loaded:
+    def _model(self, model_id: str, raw: dict[str, Any], timings: Timings | None = None) -> _Loaded:
         options = parse(model_id, raw)
         loaded = self._models.get(model_id)
         if loaded is not None and loaded.options == options:
             return loaded
         if loaded is not None:  # the catalog entry changed: let the old one go first
             del self._models[model_id]
-            _free()
+            self._drop_unused_weights()
+        try:
+            checks.check(model_id, options)
+        except CatalogError as exc:
+            raise JobError(FAILED_PRECONDITION, str(exc)) from None
+        weights = self._weights.get(options.weights_key)
+        if weights is None:
+            start = time.perf_counter()
+            weights = self._load(model_id, options)
+            self._weights[options.weights_key] = weights
+            if timings is not None:
+                timings.add("load", time.perf_counter() - start)
+        loaded = _Loaded(options, weights)
+        self._models[model_id] = loaded
+        return loaded
+
+    def _load(self, model_id: str, options: DiffusersOptions) -> _Weights:
         kind = pipeline_kind(options.path)
         if kind not in CAPABILITIES:
             raise JobError(
@@ -93,17 +149,15 @@ class DiffusersEngine:
                 f"model '{model_id}': {options.path} holds a {kind}, not a"
                 f' {options.family} model; set family = "{CAPABILITIES[kind]["family"]}"',
             )
-        device = options.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = checks.device_of(options)
         dtype = _dtype(options.dtype, device)
         torch_dtype: Any = dtype
         if dtype != torch.float32 and FAMILIES[options.family].VAE_FLOAT32:
             torch_dtype = {"vae": torch.float32, "default": dtype}
         try:
-            base = diffusers.DiffusionPipeline.from_pretrained(
-                options.path, dtype=torch_dtype, local_files_only=True
-            )
+            base = self._from_pretrained(options.path, torch_dtype)
+            if options.lora_fuse and options.lora:
+                speed.fuse_loras(base, options.lora)
         except Exception as exc:  # noqa: BLE001 - a broken folder fails the job, not the worker
             log.exception("loading %s from %s failed", model_id, options.path)
             _free()
@@ -111,55 +165,172 @@ class DiffusersEngine:
                 FAILED_PRECONDITION,
                 f"model '{model_id}' could not be loaded from {options.path}: {_short(exc)}",
             ) from None
-        if options.flow_shift is not None:
-            config = base.scheduler.config
-            key = "flow_shift" if "flow_shift" in config else "shift"
-            base.scheduler = type(base.scheduler).from_config(config, **{key: options.flow_shift})
         _place(base, options, device)
-        loaded = _Loaded(options, kind, base, device)
-        self._models[model_id] = loaded
-        log.info("loaded %s (%s) from %s on %s, %s", model_id, kind, options.path, device, dtype)
-        return loaded
+        try:
+            speed.prepare_weights(base, options, dtype)
+        except Exception as exc:  # noqa: BLE001 - as a folder that cannot be loaded
+            log.exception("preparing %s failed", model_id)
+            _free()
+            raise JobError(
+                FAILED_PRECONDITION,
+                f"model '{model_id}': quantize/fp8_storage/compile failed: {_short(exc)}",
+            ) from None
+        log.info(
+            "loaded %s (%s) from %s on %s, %s%s",
+            model_id,
+            kind,
+            options.path,
+            device,
+            dtype,
+            "".join(
+                f", {k} {v}"
+                for k, v in (
+                    ("quantize", options.quantize),
+                    ("compile", options.compile),
+                    ("fp8_storage", options.fp8_storage),
+                )
+                if v not in ("none", "off", False)
+            ),
+        )
+        return _Weights(kind, base, device)
+
+    def _from_pretrained(self, path: str, torch_dtype: Any) -> Any:
+        """The folder's pipeline (bench/gpu builds random full-size ones in memory instead)."""
+        return diffusers.DiffusionPipeline.from_pretrained(
+            path, dtype=torch_dtype, local_files_only=True
+        )
+
+    def _drop_unused_weights(self) -> None:
+        used = {loaded.options.weights_key for loaded in self._models.values()}
+        for key in [k for k in self._weights if k not in used]:
+            del self._weights[key]
+        _free()
 
     def _pipe(self, loaded: _Loaded, kind: str) -> Any:
-        pipe = loaded.pipes.get(kind)
+        weights = loaded.weights
+        pipe = weights.pipes.get(kind)
         if pipe is None:
             cls = getattr(diffusers, _CLASSES[kind])
-            pipe = cls.from_pipe(loaded.base)  # the same modules, already placed
+            pipe = cls.from_pipe(weights.base)  # the same modules, already placed
             if loaded.options.cpu_offload != "none":
-                _place(pipe, loaded.options, loaded.device)
-            loaded.pipes[kind] = pipe
-        pipe.set_progress_bar_config(disable=True)
+                _place(pipe, loaded.options, weights.device)
+            weights.add(pipe)
         return pipe
+
+    def _activate(self, loaded: _Loaded, pipe: Any) -> None:
+        """Set the shared modules up for `loaded`'s settings (only what differs is changed)."""
+        weights, options = loaded.weights, loaded.options
+        pipe.scheduler = loaded.scheduler
+        weights.stages.capacity = options.prompt_cache
+        loras = () if options.lora_fuse else options.lora
+        for lora in loras:
+            if speed.adapter_name(lora) not in weights.adapters:
+                speed.load_lora(weights.base, lora)
+                weights.adapters.add(speed.adapter_name(lora))
+        wanted = {
+            "loras": loras,
+            # (MagCache is built for a number of steps, FasterCache for guidance on or off)
+            "cache": (options.cache, options.steps, options.guidance_scale > 1)
+            if options.cache
+            else (),
+            "attention": loaded.attention,
+            "vae": (options.vae_tiling, options.vae_slicing),
+        }
+        applied = weights.applied
+        if weights.adapters and applied.get("loras") != wanted["loras"]:
+            speed.set_loras(weights.base, loras)
+        if applied.get("cache", ()) != wanted["cache"]:
+            for model in speed.transformers(weights.base):
+                if model.is_cache_enabled:
+                    model.disable_cache()
+                if options.cache:
+                    model.enable_cache(speed.cache_config(options, weights.current_timestep))
+        if applied.get("attention", "native") != wanted["attention"]:
+            for model in speed.transformers(weights.base):
+                model.set_attention_backend(wanted["attention"])
+        if applied.get("vae", (False, False)) != wanted["vae"]:
+            speed.vae_flags(weights.base.vae, options)
+        weights.applied = wanted
 
     def warm(self, model: Any) -> None:
         """Load `model`'s pipeline now rather than on its first job."""
         with self._lock:
             self._model(model.id, model.options)
 
+    def warm_up(self, model: Any, force: bool = False, steps: int = 2) -> dict[str, float]:
+        """Start-up hook: when `model` asks for it (its `warm_up` key; on by default when it is
+        compiled) or `force`, load it and render one short job per resolution it serves, so
+        compilation and kernel autotuning happen now rather than in a user's job. The shape is
+        16:9 at the model's longest duration up to WARM_UP_S (Wan's and LTX's training length).
+        Returns the seconds each resolution took ({} when nothing was rendered)."""
+        if not (force or parse(model.id, model.options).warms_up):
+            return {}
+        plain = ("text-to-video", "image-to-video", "reference-to-video")
+        mode = next((m for m in plain if m in model.modes), None)
+        if mode is None:  # edit/extension only: their shapes follow the input video
+            self.warm(model)
+            return {}
+        longest = max((hi for _, hi in model.durations.values()), default=1.0)
+        seconds = min(longest, WARM_UP_S)
+        grey = np.full((64, 64, 3), 128, np.uint8)
+        took = {}
+        for resolution in model.resolutions:
+            width, height = frame_size("16:9", resolution)
+            request = RenderRequest(
+                mode=mode,
+                prompt="warm-up",
+                width=width,
+                height=height,
+                num_frames=max(1, int(seconds * FPS)),
+                seed=0,
+                image=grey if mode == "image-to-video" else None,
+                reference_images=(grey,) if mode == "reference-to-video" else (),
+                model=model,
+            )
+            start = time.perf_counter()
+            self.render(request, steps=steps)
+            took[resolution] = round(time.perf_counter() - start, 3)
+        log.info("warm-up of %s done: %s", model.id, took)
+        return took
+
     # --- rendering ---------------------------------------------------------------------------
 
-    def render(self, request: RenderRequest) -> DiffusersClip:
+    def render(self, request: RenderRequest, steps: int | None = None) -> DiffusersClip:
         if request.model is None:
             raise ValueError("the diffusers engine needs the catalog model in the request")
+        timings = request.timings
         with self._lock:
-            loaded = self._model(request.model.id, request.model.options)
+            loaded = self._model(request.model.id, request.model.options, timings)
+            start = time.perf_counter()
             kind = loaded.family.route(request.mode, request, loaded.kind)
             try:
                 plan = loaded.family.plan(request, loaded.options, kind)
             except ValueError as exc:
                 raise JobError(INTERNAL_ERROR, f"cannot render {request.mode}: {exc}") from None
             pipe = self._pipe(loaded, kind)
-            frames = self._run(pipe, plan, request, loaded)
+            try:
+                self._activate(loaded, pipe)
+            except Exception as exc:  # noqa: BLE001 - e.g. a file that is not a LoRA
+                log.exception("setting up %s failed", request.model.id)
+                raise JobError(
+                    FAILED_PRECONDITION,
+                    f"model '{request.model.id}': its lora/cache/attention could not be set up:"
+                    f" {_short(exc)}",
+                ) from None
+            if timings is not None:  # the input video decoded and fitted to the native size
+                timings.add("inputs", time.perf_counter() - start)
+            frames = self._run(pipe, plan, request, loaded, steps or loaded.options.steps)
         keep = frames[plan.keep_from :]
         if plan.keep is not None:
             keep = keep[: plan.keep]
         return DiffusersClip(keep, request)
 
-    def _run(self, pipe: Any, plan: Plan, request: RenderRequest, loaded: _Loaded) -> np.ndarray:
+    def _run(
+        self, pipe: Any, plan: Plan, request: RenderRequest, loaded: _Loaded, steps: int
+    ) -> np.ndarray:
         options = loaded.options
+        weights = loaded.weights
         stopped: list[BaseException] = []
-        steps = options.steps
 
         def on_step(pipeline: Any, i: int, t: Any, tensors: dict) -> dict:
             total = getattr(pipeline, "_num_timesteps", None) or steps
@@ -187,6 +358,8 @@ class DiffusersEngine:
         negative = request.negative_prompt or options.negative_prompt  # the request's wins
         if negative:
             kwargs["negative_prompt"] = negative
+        if options.timesteps is not None:
+            kwargs["timesteps"] = list(options.timesteps)
         loaded.family.finish(pipe, plan, options, kwargs)
         log.info(
             "%s: %s %dx%d, %s native frames, %d steps, conditioned on native frames %s",
@@ -198,8 +371,19 @@ class DiffusersEngine:
             steps,
             list(plan.pinned_native),
         )
+        # Without a context of its own, the video-to-video pipeline's cache hooks get ours.
+        contexts = (
+            speed.branch_contexts(pipe.transformer, options.guidance_scale > 1)
+            if options.cache and _kind_of(pipe) == wan.V2V
+            else contextlib.nullcontext()
+        )
+        measured = Timings()
+        weights.stages.timings = measured
+        weights.running = pipe
+        speed.reset_caches(pipe)
+        start = time.perf_counter()
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), contexts:
                 output = pipe(**kwargs)
             video = output.frames[0]
         except BaseException as exc:
@@ -218,9 +402,25 @@ class DiffusersEngine:
                 log.exception("the %s pipeline failed", type(pipe).__name__)
                 raise JobError(INTERNAL_ERROR, f"the model failed: {_short(exc)}") from None
             raise
+        finally:
+            speed.reset_caches(pipe)  # a cancelled call leaves its features behind otherwise
+            weights.stages.timings = None
+            weights.running = None
+            _record(request.timings, measured, time.perf_counter() - start)
         if isinstance(video, torch.Tensor):
             video = video.float().cpu().numpy()
         return shapes.to_uint8(np.asarray(video))
+
+
+def _record(timings: Timings | None, measured: Timings, call_s: float) -> None:
+    """The pipeline call split into text encoding, VAE decode and the denoising in between."""
+    if timings is None:
+        return
+    outside = 0.0
+    for stage, seconds in measured.seconds.items():
+        timings.add(stage, seconds)
+        outside += seconds
+    timings.add("denoise", max(0.0, call_s - outside))
 
 
 class DiffusersClip:
@@ -264,8 +464,6 @@ def _place(pipe: Any, options: DiffusersOptions, device: str) -> None:
         pipe.enable_sequential_cpu_offload(device=device)
     else:
         pipe.to(device)
-    if options.vae_tiling and hasattr(pipe.vae, "enable_tiling"):
-        pipe.vae.enable_tiling()
     pipe.set_progress_bar_config(disable=True)
 
 

@@ -1,7 +1,9 @@
 """Per-model options of the diffusers engine, parsed from the catalog (no torch here).
 
 Stable keys: `path`, `steps`, `max_area`. Family options: everything else in `_DEFAULTS`.
-The catalog calls `parse` at start-up, so a typo fails `reelforge serve` instead of a job.
+The catalog calls `parse` at start-up, so a typo fails `reelforge serve` instead of a job;
+what needs torch or the device to check (attention kernels, FP8, compile backends) is checked
+by `reelforge.engines.diffusers.check_machine` on the machines that render.
 """
 
 from __future__ import annotations
@@ -16,6 +18,44 @@ from reelforge.core.catalog import CatalogError, Model
 FAMILIES = ("wan", "ltx")
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 OFFLOAD = ("none", "model", "sequential")
+SCHEDULERS = ("folder", "unipc", "euler")  # folder: the folder's own scheduler
+COMPILE = ("off", "blocks", "full")
+QUANTIZE = ("none", "int8_weight", "int8_dynamic", "fp8_dynamic", "fp8_weight")
+LORA_TARGETS = ("transformer", "transformer_2")
+# Feature caches (diffusers hooks) and the scalar settings each takes; the engine builds the
+# config. Callbacks and module identifiers are wired by the engine, never set from the catalog.
+CACHES: dict[str, dict[str, tuple[type, ...]]] = {
+    "first_block": {"threshold": (int, float)},
+    "taylorseer": {
+        "cache_interval": (int,),
+        "disable_cache_before_step": (int,),
+        "disable_cache_after_step": (int,),
+        "max_order": (int,),
+        "use_lite_mode": (bool,),
+    },
+    "magcache": {
+        "threshold": (int, float),
+        "max_skip_steps": (int,),
+        "retention_ratio": (int, float),
+        "mag_ratios": (list,),
+        "calibrate": (bool,),
+    },
+    "faster": {
+        "spatial_attention_block_skip_range": (int,),
+        "spatial_attention_timestep_skip_range": (list,),
+        "unconditional_batch_skip_range": (int,),
+        "unconditional_batch_timestep_skip_range": (int, list),
+        "alpha_low_frequency": (int, float),
+        "alpha_high_frequency": (int, float),
+        "is_guidance_distilled": (bool,),
+    },
+    "pab": {
+        "spatial_attention_block_skip_range": (int,),
+        "spatial_attention_timestep_skip_range": (list,),
+        "cross_attention_block_skip_range": (int,),
+        "cross_attention_timestep_skip_range": (list,),
+    },
+}
 
 # What each diffusers pipeline class (a folder's model_index.json `_class_name`) can render.
 # `keyframes` and `last_frame` need a pipeline that can pin frames other than the first.
@@ -50,6 +90,16 @@ CAPABILITIES: dict[str, dict[str, Any]] = {
 
 
 @dataclass(frozen=True)
+class Lora:
+    """One LoRA file loaded through diffusers' load_lora_weights (non-diffusers layouts such as
+    lightx2v's and CausVid's are converted by it)."""
+
+    path: str
+    scale: float = 1.0
+    into: str = "transformer"  # or "transformer_2" (Wan 2.2 A14B's low-noise expert)
+
+
+@dataclass(frozen=True)
 class DiffusersOptions:
     path: str
     family: str = "wan"
@@ -70,6 +120,66 @@ class DiffusersOptions:
     context_frames: int = 5  # extension: frames of the input's end conditioned on
     decode_timestep: float = 0.0  # LTX 0.9.1+: the VAE decodes at this timestep ...
     decode_noise_scale: float = 0.0  # ... with this much noise mixed in
+    # --- speed (docs/models.md "Speed") ---
+    lora: tuple[Lora, ...] = ()
+    lora_fuse: bool = False  # fold the LoRAs into the weights: no per-step cost, no sharing
+    scheduler: str = "folder"
+    timesteps: tuple[float, ...] | None = None  # LTX: an explicit schedule (steps = its length)
+    attention: str = "auto"  # a diffusers attention backend; auto: the fastest installed
+    compile: str = "off"
+    compile_backend: str = "inductor"
+    compile_mode: str | None = None  # torch.compile's mode, e.g. "max-autotune-no-cudagraphs"
+    warm_up: bool | None = None  # render once per resolution at worker start; None: if compiled
+    cache: tuple[tuple[str, Any], ...] = ()  # (("kind", ...), (setting, value)...) sorted
+    quantize: str = "none"  # torchao, on the transformer(s)
+    fp8_storage: bool = False  # weights stored in float8_e4m3fn, computed in `dtype`
+    prompt_cache: int = 32  # prompt embeddings kept (LRU); 0: encode every time
+    vae_slicing: bool = False
+
+    @property
+    def cache_kind(self) -> str | None:
+        return dict(self.cache).get("kind")
+
+    @property
+    def cache_settings(self) -> dict[str, Any]:
+        return {k: v for k, v in self.cache if k != "kind"}
+
+    @property
+    def warms_up(self) -> bool:
+        return self.compile != "off" if self.warm_up is None else self.warm_up
+
+    @property
+    def needs_machine_check(self) -> bool:
+        """Whether a value here depends on the device or installed packages (checks.py)."""
+        return (
+            self.device not in ("auto", "cpu")
+            or self.attention not in ("auto", "native")
+            or self.quantize != "none"
+            or self.compile != "off"
+            or self.fp8_storage
+            or bool(self.lora)
+        )
+
+    @property
+    def weights_key(self) -> tuple:
+        """Models whose options agree on this share one loaded copy of the folder's weights
+        (per-job settings such as LoRA scales, cache, attention and the scheduler are applied to
+        it before each job)."""
+        private = self.lora if self.lora_fuse else ()
+        return (
+            self.path,
+            self.family,
+            self.dtype,
+            self.device,
+            self.cpu_offload,
+            self.quantize,
+            self.fp8_storage,
+            self.compile,
+            self.compile_backend,
+            self.compile_mode,
+            self.compile != "off" and bool(self.cache),  # blocks compiled without fullgraph
+            private,
+        )
 
 
 # Where a family's defaults differ from Wan's (an entry's own keys still win).
@@ -109,6 +219,20 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "context_frames": (int,),
     "decode_timestep": (int, float),
     "decode_noise_scale": (int, float),
+    "lora": (list,),
+    "lora_fuse": (bool,),
+    "scheduler": (str,),
+    "timesteps": (list,),
+    "attention": (str,),
+    "compile": (str,),
+    "compile_backend": (str,),
+    "compile_mode": (str,),
+    "warm_up": (bool,),
+    "cache": (dict,),
+    "quantize": (str,),
+    "fp8_storage": (bool,),
+    "prompt_cache": (int,),
+    "vae_slicing": (bool,),
 }
 
 
@@ -135,10 +259,19 @@ def parse(model_id: str, raw: dict[str, Any]) -> DiffusersOptions:
     family = values.get("family", _DEFAULTS.family)
     if family not in FAMILIES:
         raise CatalogError(f"{where}.family: {family!r} not in {list(FAMILIES)}")
+    if "lora" in values:
+        values["lora"] = _loras(where, values["lora"], family)
+    if "cache" in values:
+        values["cache"] = _cache(where, values["cache"])
+    if "timesteps" in values:
+        values["timesteps"] = _timesteps(where, values, family)
     options = DiffusersOptions(**{**FAMILY_DEFAULTS[family], **values})
     for key, allowed in (
         ("dtype", DTYPES),
         ("cpu_offload", OFFLOAD),
+        ("scheduler", SCHEDULERS),
+        ("compile", COMPILE),
+        ("quantize", QUANTIZE),
     ):
         if getattr(options, key) not in allowed:
             raise CatalogError(f"{where}.{key}: {getattr(options, key)!r} not in {list(allowed)}")
@@ -155,7 +288,102 @@ def parse(model_id: str, raw: dict[str, Any]) -> DiffusersOptions:
         raise CatalogError(f"{where}.context_frames: LTX conditions on 8k+1 frames (1, 9, 17...)")
     if options.device not in ("auto", "cpu", "mps") and not options.device.startswith("cuda"):
         raise CatalogError(f"{where}.device: 'auto', 'cpu', 'mps' or 'cuda[:n]'")
+    if options.prompt_cache < 0:
+        raise CatalogError(f"{where}.prompt_cache: must be 0 (off) or more")
+    if options.quantize != "none" and options.fp8_storage:
+        raise CatalogError(
+            f"{where}.fp8_storage: cannot be combined with quantize = {options.quantize!r}"
+            " (the weights are already quantized)"
+        )
+    if family == "wan" and options.cache_kind in ("pab", "faster") and options.guidance_scale > 1:
+        # These keep one state per layer, not per branch, and Wan runs the conditional and
+        # unconditional passes as separate calls: the second would reuse the first's features.
+        raise CatalogError(
+            f"{where}.cache.kind: {options.cache_kind!r} needs guidance_scale <= 1 on Wan (its"
+            " two guidance passes would share cached features); use first_block, taylorseer"
+            " or magcache with guidance"
+        )
+    if options.cache and options.compile == "full":
+        raise CatalogError(
+            f"{where}.cache: the cache hooks run between the transformer's blocks; use compile ="
+            ' "blocks" with a cache, not "full"'
+        )
     return options
+
+
+def _loras(where: str, raw: list, family: str) -> tuple[Lora, ...]:
+    loras = []
+    for i, entry in enumerate(raw):
+        at = f"{where}.lora[{i}]"
+        if not isinstance(entry, dict):
+            raise CatalogError(f"{at}: expected a table {{path, scale, into}}, got {entry!r}")
+        if unknown := sorted(set(entry) - {"path", "scale", "into"}):
+            raise CatalogError(f"{at}: unknown key(s) {unknown}; known: ['into', 'path', 'scale']")
+        path, scale, into = entry.get("path"), entry.get("scale", 1.0), entry.get("into")
+        if not isinstance(path, str) or not path:
+            raise CatalogError(f"{at}.path: a local LoRA file (.safetensors) is required")
+        if not Path(path).is_file():
+            raise CatalogError(f"{at}.path: {path} is not a file")
+        if isinstance(scale, bool) or not isinstance(scale, int | float):
+            raise CatalogError(f"{at}.scale: expected a number, got {scale!r}")
+        into = into or "transformer"
+        if into not in LORA_TARGETS:
+            raise CatalogError(f"{at}.into: {into!r} not in {list(LORA_TARGETS)}")
+        if into == "transformer_2" and family != "wan":
+            raise CatalogError(f"{at}.into: only Wan 2.2 A14B folders have a transformer_2")
+        loras.append(Lora(path, float(scale), into))
+    return tuple(loras)
+
+
+def _cache(where: str, raw: dict) -> tuple[tuple[str, Any], ...]:
+    kind = raw.get("kind")
+    if kind not in CACHES:
+        raise CatalogError(f"{where}.cache.kind: {kind!r} not in {list(CACHES)}")
+    known = CACHES[kind]
+    if unknown := sorted(set(raw) - set(known) - {"kind"}):
+        raise CatalogError(
+            f"{where}.cache: unknown key(s) {unknown} for kind {kind!r}; known: {sorted(known)}"
+        )
+    settings: dict[str, Any] = {"kind": kind}
+    for key, value in raw.items():
+        if key == "kind":
+            continue
+        types = known[key]
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            names = "/".join(t.__name__ for t in types)
+            raise CatalogError(f"{where}.cache.{key}: expected {names}, got {value!r}")
+        if isinstance(value, list):
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+                raise CatalogError(f"{where}.cache.{key}: expected numbers, got {value!r}")
+            value = tuple(value)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
+            raise CatalogError(f"{where}.cache.{key}: must not be negative")
+        settings[key] = value
+    if kind == "magcache" and "mag_ratios" not in settings and not settings.get("calibrate"):
+        raise CatalogError(
+            f"{where}.cache.mag_ratios: MagCache needs this model's magnitude ratios (one per"
+            " step, from a calibrate = true run on the real weights)"
+        )
+    return tuple(sorted(settings.items()))
+
+
+def _timesteps(where: str, values: dict[str, Any], family: str) -> tuple[float, ...]:
+    raw = values["timesteps"]
+    if family != "ltx":
+        raise CatalogError(
+            f"{where}.timesteps: Wan pipelines take no explicit timesteps; set steps, flow_shift"
+            " and scheduler instead"
+        )
+    if not raw or not all(isinstance(t, int | float) and not isinstance(t, bool) for t in raw):
+        raise CatalogError(f"{where}.timesteps: expected a non-empty list of numbers")
+    if any(b >= a for a, b in zip(raw, raw[1:], strict=False)):
+        raise CatalogError(f"{where}.timesteps: must be strictly decreasing")
+    if "steps" in values and values["steps"] != len(raw):
+        raise CatalogError(
+            f"{where}.steps: {values['steps']} disagrees with the {len(raw)} timesteps given"
+        )
+    values["steps"] = len(raw)
+    return tuple(float(t) for t in raw)
 
 
 def pipeline_kind(path: str | Path) -> str | None:
