@@ -25,6 +25,7 @@ from reelforge.core.catalog import Catalog
 from reelforge.core.errors import INTERNAL_ERROR, JobError
 from reelforge.core.spec import JobSpec
 from reelforge.engines import available_engines
+from reelforge.engines.base import Checkpoint
 from reelforge.jobs import scenarios
 from reelforge.jobs.render import InputLoader, Renderer
 from reelforge.jobs.store import Claim, JobStore
@@ -40,6 +41,7 @@ IDLE_POLL_S = 0.1  # when nothing announces new jobs across processes (SQLite)
 LISTENING_POLL_S = 1.0  # with LISTEN/NOTIFY the poll only catches lapsed leases and lost wakes
 PROGRESS_EVERY_S = 0.2
 DB_RETRY_S = 1.0
+ENGINE_STATE = "engine"  # the key of an engine's checkpointed state in the job's result
 
 
 class Abandon(Exception):
@@ -59,7 +61,7 @@ class Worker:
         self.storage = storage
         self.renderer = Renderer(
             catalog,
-            available_engines(catalog),
+            available_engines(catalog, max_attempts=settings.max_attempts),
             InputLoader(storage, FetchPolicy(allow_private=settings.allow_private_urls)),
             settings.tmp_dir,
             Moderator(policy or Policy.from_catalog(catalog)),
@@ -122,18 +124,35 @@ class Worker:
                     lost.set()
                     raise Abandon()
 
+        def save(state: dict[str, Any]) -> None:
+            """An engine's state, kept in the job's result until it completes: a worker that
+            takes the job over after this one dies resumes from it."""
+            if lost.is_set() or self.stopping.is_set():
+                raise Abandon()
+            if not self.store.checkpoint(claim, {ENGINE_STATE: state}):
+                lost.set()
+                raise Abandon()
+
+        checkpoint = Checkpoint(dict((job.result or {}).get(ENGINE_STATE) or {}), save)
         video_key = f"videos/{job.id}-{claim.token}.mp4"
         try:
             rendered = scenarios.render(
-                self.renderer, JobSpec.from_dict(job.spec), f"{job.id}-{claim.token}.mp4", progress
+                self.renderer,
+                JobSpec.from_dict(job.spec),
+                f"{job.id}-{claim.token}.mp4",
+                progress,
+                checkpoint=checkpoint,
+                job_id=job.id,
             )
-            result = {
+            result: dict[str, Any] = {
                 "duration": int(round(rendered.duration_s)),
                 "duration_s": rendered.duration_s,
                 "width": rendered.width,
                 "height": rendered.height,
                 "cost_in_usd_ticks": rendered.cost_in_usd_ticks,
             }
+            if rendered.details:
+                result[ENGINE_STATE] = rendered.details
             if rendered.withheld is None:
                 self.storage.put_file(video_key, rendered.path)
                 result["video_key"] = video_key
