@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from reelforge.core.catalog import CatalogError, Model
-from reelforge.engines.upstream.client import USER_AGENT
+from reelforge.engines.upstream.client import http_client
 from reelforge.engines.upstream.options import parse
 
 
@@ -16,13 +16,8 @@ def check_reachable(model: Model, timeout: float = 10.0) -> None:
     url = f"{options.base_url}/video-generation-models/{options.upstream_model}"
     where = f"models.{model.id}"
     try:
-        response = httpx.get(
-            url,
-            headers={"Authorization": f"Bearer {options.api_key()}", "User-Agent": USER_AGENT},
-            timeout=timeout,
-            trust_env=False,
-            follow_redirects=True,
-        )
+        with http_client(timeout) as http:
+            response = http.get(url, headers={"Authorization": f"Bearer {options.api_key()}"})
     except httpx.HTTPError as exc:
         raise CatalogError(
             f"{where}.base_url: cannot reach {options.base_url} ({type(exc).__name__})"

@@ -26,7 +26,7 @@ from reelforge.core.errors import (
     JobError,
 )
 from reelforge.engines.base import Finished, JobRequest
-from reelforge.engines.upstream.client import UpstreamClient
+from reelforge.engines.upstream.client import UpstreamClient, http_client
 from reelforge.engines.upstream.options import UpstreamOptions, parse
 from reelforge.engines.upstream.wire import request_body
 
@@ -55,6 +55,7 @@ class UpstreamEngine:
 
     def __init__(self, max_attempts: int = 3):
         self.max_attempts = max_attempts
+        self._http = http_client()  # kept open: the next job skips connecting and TLS set-up
 
     def finish(self, request: JobRequest) -> Finished:
         options = parse(request.model)
@@ -68,24 +69,22 @@ class UpstreamEngine:
                 request.progress(progress[0], 100)
 
         client = UpstreamClient(
-            options.base_url, options.api_key(), max_attempts=self.max_attempts, sleep=wait
+            self._http,
+            options.base_url,
+            options.api_key(),
+            max_attempts=self.max_attempts,
+            sleep=wait,
         )
-        try:
-            state = dict(request.checkpoint.state)
-            if "request_id" not in state:
-                endpoint, body = request_body(
-                    request.spec,
-                    options.upstream_model,
-                    request.read_input,
-                    options.max_request_bytes,
-                )
-                request_id = client.create(endpoint, body, request.job_id)
-                state = {"request_id": request_id, "submitted_at": time.time()}
-                request.checkpoint.save(state)  # before any poll: a successor resumes this id
-            answer = self._poll(client, state, options, progress, request, wait)
-            return self._collect(client, answer, options, request, state)
-        finally:
-            client.close()
+        state = dict(request.checkpoint.state)
+        if "request_id" not in state:
+            endpoint, body = request_body(
+                request.spec, options.upstream_model, request.read_input, options.max_request_bytes
+            )
+            request_id = client.create(endpoint, body, request.job_id)
+            state = {"request_id": request_id, "submitted_at": time.time()}
+            request.checkpoint.save(state)  # before any poll: a successor resumes this id
+        answer = self._poll(client, state, options, progress, request, wait)
+        return self._collect(client, answer, options, request, state)
 
     def _poll(
         self,
