@@ -78,6 +78,7 @@ class Pair:
         self.upstream, self.proxy, self.front = upstream, proxy, front
         self.first_job: tuple[str, str] = ("", "")  # (job id, video URL) for the last test
         self.upstream_url = ""  # that job's video URL on the upstream
+        self.first_done_at = 0.0
 
     def client(self) -> httpx.Client:
         return self.front.client(FRONT_KEY)
@@ -110,7 +111,7 @@ def pair(tmp_path_factory):
         root / "up",
         args=[
             *("--api-key", UPSTREAM_SECRET, "--catalog", str(root / "upstream.toml")),
-            *("--workers", "2", "--allow-private-urls", "--url-ttl", "2", "--retention", "8"),
+            *("--workers", "2", "--allow-private-urls", "--url-ttl", "5", "--retention", "45"),
         ],
     ).start()
     proxy = FaultProxy(upstream.base_url)
@@ -216,6 +217,7 @@ def test_every_mode_over_rest(pair):
                     upstream_url = up.get(f"/v1/videos/{upstream_id}").json()["video"]["url"]
                 pair.first_job = (job_id, body["video"]["url"])
                 pair.upstream_url = upstream_url
+                pair.first_done_at = time.monotonic()
             assert_video(body, seconds, {"i2v-url": (640, 480), "edit": (320, 180)}.get(name))
     assert pair.creates() - before == len(jobs)
     assert pair.proxy.count("POST", "/v1/videos/edits") == 1  # each to its own endpoint
@@ -277,28 +279,15 @@ def test_every_mode_over_grpc_and_the_sdk(pair, tmp_path):
 # --- storage and crash safety --------------------------------------------------------------------
 
 
-def worker_talking_to(srv: Server, port: int) -> int:
-    """The worker process of `srv` with a TCP connection open to 127.0.0.1:`port`.
-
-    Only that worker is killed: an idle worker killed inside the pool's shared wake-up Event
-    would leave the Event's condition waiting for it forever (multiprocessing's notify_all
-    waits for every sleeper to wake)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if int(fields[2].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
+def worker_pids(srv: Server) -> list[int]:
+    """The server's worker processes (its spawned children, not the resource tracker)."""
+    pids = []
     for task in Path(f"/proc/{srv.proc.pid}/task").iterdir():
         for pid in (task / "children").read_text().split():
-            for fd in Path(f"/proc/{pid}/fd").iterdir():
-                try:
-                    target = os.readlink(fd)
-                except OSError:
-                    continue
-                if target.startswith("socket:[") and target[8:-1] in inodes:
-                    return int(pid)
-    raise AssertionError(f"no worker of {srv.base_url} is connected to port {port}")
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"spawn_main" in cmd and b"resource_tracker" not in cmd:
+                pids.append(int(pid))
+    return pids
 
 
 def test_a_worker_killed_mid_poll_resumes_and_never_creates_twice(pair):
@@ -310,8 +299,10 @@ def test_a_worker_killed_mid_poll_resumes_and_never_creates_twice(pair):
         while not any(s.method == "GET" for s in pair.proxy.requests_for(upstream_id)):
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        proxy_port = int(pair.proxy.url.rsplit(":", 1)[1])
-        os.kill(worker_talking_to(pair.front, proxy_port), signal.SIGKILL)  # dies mid-poll
+        # Every worker dies: the one polling for the job, and the idle one (whose death must
+        # not wedge the pool's wake-ups for the jobs after it).
+        for pid in worker_pids(pair.front):
+            os.kill(pid, signal.SIGKILL)
         body = wait_done(c, job_id, timeout=60)
     assert_video(body, 10)
     assert pair.creates() - before == 1  # resumed polling the recorded id: no second spend
@@ -435,9 +426,10 @@ def test_no_secret_leaks(pair):
 
 
 def test_the_video_outlives_the_upstreams_copy(pair):
-    """The first test's text-to-video job, well past the upstream's URL TTL (2 s) and retention
-    (8 s): the upstream deleted its copy; the front's URL still serves the stored video."""
+    """The first test's text-to-video job, well past the upstream's URL TTL (5 s) and retention
+    (45 s): the upstream deleted its copy; the front's URL still serves the stored video."""
     job_id, front_url = pair.first_job
+    time.sleep(max(0.0, pair.first_done_at + 46 - time.monotonic()))  # usually long past
     with pair.upstream.client(UPSTREAM_SECRET) as up:
         upstream_id = pair.upstream_id(job_id)
         assert up.get(f"/v1/videos/{upstream_id}").json()["status"] == "expired"

@@ -94,8 +94,8 @@ class Worker:
                 continue
             if wake is None:
                 self.draining.wait(idle_poll)
-            elif wake.wait(idle_poll):
-                wake.clear()  # a lost wake-up only costs one poll interval
+            else:
+                wake.wait(idle_poll)  # a lost wake-up only costs one poll interval
 
     def run_once(self) -> bool:
         """Claim and process one job; False when the queue was empty."""
@@ -216,6 +216,28 @@ def start_worker_process(parent_pid: int) -> bool:
     return True
 
 
+class WakeUp:
+    """Wakes idle worker processes when a job arrives.
+
+    A semaphore, not a multiprocessing Event: an Event's condition makes `set()` wait until every
+    sleeping waiter acknowledges, so a worker killed while it waited (SIGKILL, the OOM killer)
+    would block the next `set()`, and the API creating a job with it, forever. A semaphore
+    operation is one atomic call: a dead process holds nothing."""
+
+    def __init__(self, ctx: Any, workers: int):
+        self._sem = ctx.Semaphore(0)
+        self._workers = max(1, workers)
+
+    def set(self) -> None:
+        """Let up to one waiting call per worker return (a busy worker's permit costs it one
+        extra look at the queue later)."""
+        for _ in range(self._workers - self._sem.get_value()):
+            self._sem.release()
+
+    def wait(self, timeout: float) -> bool:
+        return self._sem.acquire(timeout=timeout)
+
+
 class WorkerPool:
     """The server's worker processes, replaced when one dies (a crash or the OOM killer).
 
@@ -229,7 +251,7 @@ class WorkerPool:
         self._ctx = multiprocessing.get_context("spawn")  # no inherited loop, threads or DB handles
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
-        self._wake = self._ctx.Event()  # set on each new job, so idle workers claim it at once
+        self._wake = WakeUp(self._ctx, settings.workers)  # idle workers claim a new job at once
         self._listener: JobListener | None = None
         self._idle_poll = IDLE_POLL_S
         if settings.workers > 0 and can_notify(settings.db_url):
