@@ -111,7 +111,7 @@ def pair(tmp_path_factory):
         root / "up",
         args=[
             *("--api-key", UPSTREAM_SECRET, "--catalog", str(root / "upstream.toml")),
-            *("--workers", "2", "--allow-private-urls", "--url-ttl", "5", "--retention", "45"),
+            *("--workers", "2", "--allow-private-urls", "--url-ttl", "40", "--retention", "45"),
         ],
     ).start()
     proxy = FaultProxy(upstream.base_url)
@@ -426,7 +426,7 @@ def test_no_secret_leaks(pair):
 
 
 def test_the_video_outlives_the_upstreams_copy(pair):
-    """The first test's text-to-video job, well past the upstream's URL TTL (5 s) and retention
+    """The first test's text-to-video job, well past the upstream's URL TTL (40 s) and retention
     (45 s): the upstream deleted its copy; the front's URL still serves the stored video."""
     job_id, front_url = pair.first_job
     time.sleep(max(0.0, pair.first_done_at + 46 - time.monotonic()))  # usually long past
