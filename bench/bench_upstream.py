@@ -11,7 +11,9 @@ the same upstream time):
 Goals: <= 150 ms median against Reelforge; <= the 1 s polling client against the plain one.
 Also reported: upstream requests per job (creates, polls and the download).
 
-Run from the repo root: .venv/bin/python bench/bench_upstream.py
+Run from the repo root: .venv/bin/python bench/bench_upstream.py [--no-output-moderation]
+(the flag turns the front's output moderation stage off, for an operator who relies on the
+upstream's own: it shows what that stage costs per job).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ RUNS = 8
 RENDER_S = (2.0, 3.0)  # the plain upstream's render time: uniform in this range, per job
 UP_KEY, FRONT_KEY = "sk-bench-upstream", "front"
 BODY = {"prompt": "a cat", "duration": 2, "resolution": "480p"}
+OUTPUT_MODERATION_OFF = "--no-output-moderation" in sys.argv
 
 
 class PlainUpstream:
@@ -165,6 +168,7 @@ api_key_env = "BENCH_UPSTREAM_KEY"
 upstream_model = "grok-imagine-video"
 modes = ["text-to-video"]
 """
+            + ("\n[moderation.stages]\noutput = false\n" if OUTPUT_MODERATION_OFF else "")
         )
         front = Server(
             root / "front",
