@@ -324,7 +324,9 @@ def _worker_process(settings: Settings, parent_pid: int, wake: Any, idle_poll: f
     """A worker process's main: its own backend (the parent migrated the schema), one worker."""
     if not start_worker_process(parent_pid):
         return
-    backend = open_backend(dataclasses.replace(settings, migrate=False), renders=True)
+    # (the parent migrated the schema and checked the upstreams)
+    own = dataclasses.replace(settings, migrate=False, check_upstream=False)
+    backend = open_backend(own, renders=True)
     try:
         worker = Worker(settings, backend.store, backend.storage, backend.catalog, backend.policy)
         run_worker_process(worker, wake, idle_poll)
