@@ -13,7 +13,7 @@ from reelforge.core.catalog import Catalog, CatalogError
 from reelforge.core.errors import JobError
 from reelforge.core.spec import InputRef, Keyframe, VideoRequest, build_spec
 from reelforge.engines import check_catalog
-from reelforge.engines.upstream.client import retry_after
+from reelforge.engines.upstream.client import UpstreamClient, retry_after
 from reelforge.engines.upstream.engine import MAX_POLL_S, MIN_POLL_S, marked_up, next_interval
 from reelforge.engines.upstream.options import parse
 from reelforge.engines.upstream.wire import request_body
@@ -102,3 +102,38 @@ def test_retry_after_seconds_and_dates():
     assert retry_after(answer("99999"), 0.5) == 120.0
     assert retry_after(answer("Wed, 21 Oct 2015 07:28:00 GMT"), 0.5) == 0.0  # in the past
     assert retry_after(answer("soon"), 0.5) == 0.5
+
+
+def test_retries_keep_headers_wait_out_429s_and_give_up_on_5xx():
+    seen: list[httpx.Request] = []
+    answers = [
+        httpx.Response(429, headers={"Retry-After": "7"}),
+        httpx.Response(503),
+        httpx.Response(200, json={"request_id": "up-1"}),
+    ]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return answers.pop(0)
+
+    slept: list[float] = []
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    client = UpstreamClient(http, "http://up/v1", "sk-k", max_attempts=2, sleep=slept.append)
+    assert client.create("generations", {"prompt": "a cat"}, "job-1") == "up-1"
+    assert slept == [7.0, 0.5]  # Retry-After as told, then the first backoff
+    assert [r.headers["Idempotency-Key"] for r in seen] == ["job-1"] * 3
+    assert all(r.headers["Authorization"] == "Bearer sk-k" for r in seen)
+
+    answers[:] = [httpx.Response(502), httpx.Response(500)]
+    with pytest.raises(JobError) as caught:
+        client.poll("up-1", None)
+    assert caught.value.code == "service_unavailable"
+    assert "failed 2 attempts in a row (HTTP 500)" in caught.value.message
+
+    answers[:] = [httpx.Response(400, json={"code": "invalid-argument", "error": "bad size"})]
+    with pytest.raises(JobError) as caught:
+        client.create("generations", {}, "job-2")
+    assert (caught.value.code, caught.value.message) == (
+        "invalid_argument",
+        "the upstream refused the request (HTTP 400): bad size",
+    )

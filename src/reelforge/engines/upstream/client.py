@@ -25,6 +25,7 @@ USER_AGENT = "Reelforge-Upstream/1.0"
 BACKOFF_S = 0.5  # first retry after a 5xx or a network error; doubled each time
 MAX_BACKOFF_S = 8.0
 MAX_RETRY_AFTER_S = 120.0
+MAX_RATE_LIMITED = 100  # 429s for one request before it counts as a failed attempt
 MAX_VIDEO_BYTES = 1024 * 1024 * 1024
 
 # The contract's error code for an upstream refusal, by HTTP status (the rest: invalid_argument).
@@ -87,12 +88,12 @@ class UpstreamClient:
         self.max_attempts = max(1, max_attempts)
         self.sleep = sleep  # the engine's: it notices a cancelled job while waiting
         self.requests = 0  # sent to the upstream, retries included
-        self.waited_s = 0.0  # time spent honouring Retry-After
 
     def _retrying(self, what: str, attempt: Callable[[], T]) -> T:
         """`attempt()` until it returns: a 429 (`_Again` with a wait) waits as told and does not
-        count; 5xx and network errors count, with backoff, up to `max_attempts` in a row."""
-        failures, backoff = 0, BACKOFF_S
+        count (unless it keeps coming); 5xx and network errors count, with backoff, up to
+        `max_attempts` in a row."""
+        failures, limited, backoff = 0, 0, BACKOFF_S
         while True:
             self.requests += 1
             try:
@@ -100,8 +101,8 @@ class UpstreamClient:
             except httpx.TransportError as exc:
                 problem = type(exc).__name__
             except _Again as again:
-                if again.wait is not None:
-                    self.waited_s += again.wait
+                if again.wait is not None and limited < MAX_RATE_LIMITED:
+                    limited += 1
                     self.sleep(again.wait)
                     continue
                 problem = again.problem
@@ -117,9 +118,10 @@ class UpstreamClient:
     def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request, retried through 429, 5xx and network errors; any other answer returns."""
 
+        headers = {**self._auth, **kwargs.pop("headers", {})}  # (every retry sends them all)
+        url = self.base_url + path
+
         def attempt() -> httpx.Response:
-            headers = {**self._auth, **kwargs.pop("headers", {})}
-            url = self.base_url + path
             return _answered(self._http.request(method, url, headers=headers, **kwargs))
 
         return self._retrying(f"{method} {path}", attempt)

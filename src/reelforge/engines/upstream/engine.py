@@ -16,6 +16,7 @@ while it is far.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -93,7 +94,7 @@ class UpstreamEngine:
         options: UpstreamOptions,
         progress: list[int],
         request: JobRequest,
-        wait: Any,
+        wait: Callable[[float], None],
     ) -> dict[str, Any]:
         """Poll until the upstream job leaves pending; its final body (done), else JobError."""
         request_id = state["request_id"]
