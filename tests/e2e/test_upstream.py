@@ -103,7 +103,7 @@ class Pair:
         """Wait until no front job is pending: an injected fault then meets the next job's poll."""
         deadline = time.monotonic() + timeout
         with self.client() as c:
-            while c.get("/v1/videos", params={"status": "pending"}).json()["data"]:
+            while c.get("/v1/video-requests", params={"status": "pending"}).json()["data"]:
                 assert time.monotonic() < deadline, "front jobs still pending"
                 time.sleep(0.1)
 
@@ -402,7 +402,8 @@ def test_webhooks_events_cancel_and_list(pair):
             assert c.get(f"/v1/videos/{long_job}").json()["error"]["code"] == "cancelled"
 
             listed = [
-                j["request_id"] for j in c.get("/v1/videos", params={"limit": 5}).json()["data"]
+                j["request_id"]
+                for j in c.get("/v1/video-requests", params={"limit": 5}).json()["data"]
             ]
             assert listed[:2] == [long_job, job_id]
     finally:
