@@ -28,7 +28,8 @@ class Settings:
     s3_region: str | None = None
     public_url: str | None = None  # base of the URLs handed out; default: the request's own
     lease_ttl: float = 30.0  # how long a silent worker keeps a job before another may take it
-    max_attempts: int = 3
+    max_attempts: int = 3  # also: tries in a row of an upstream request that fails (5xx)
+    check_upstream: bool = False  # at start, ask each `upstream` model's server (network)
     drain_timeout: float = 30.0  # on SIGTERM: how long running jobs and requests may finish
     migrate: bool = True  # upgrade the database schema at start (else refuse if it is behind)
     max_body_bytes: int = 100 * 1024 * 1024

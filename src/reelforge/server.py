@@ -33,7 +33,7 @@ from reelforge.api.openai.routes import webhook_message
 from reelforge.api.wire import status_body
 from reelforge.config import Settings
 from reelforge.core.catalog import Catalog, CatalogError
-from reelforge.engines import check_catalog, check_machine
+from reelforge.engines import check_catalog, check_machine, check_upstreams
 from reelforge.files import FileStore
 from reelforge.jobs import janitor
 from reelforge.jobs.store import JobStore
@@ -105,6 +105,11 @@ def open_backend(settings: Settings, *, renders: bool) -> Backend:
 
     `renders`: this process runs workers, so moderation must be able to run (it fails closed)."""
     catalog, policy = load_catalog(settings.catalog_file)
+    if settings.check_upstream:
+        try:
+            check_upstreams(catalog)
+        except CatalogError as exc:
+            raise StartupError(f"catalog: {exc}") from None
     if renders and (problem := unavailable(policy)):
         raise StartupError(problem)
     if renders:
@@ -326,7 +331,9 @@ def _worker_process(
     """A worker process's main: its own backend (the parent migrated the schema), one worker."""
     if not start_worker_process(parent_pid, settings.devices, index):
         return
-    backend = open_backend(dataclasses.replace(settings, migrate=False), renders=True)
+    # (the parent migrated the schema and checked the upstreams)
+    own = dataclasses.replace(settings, migrate=False, check_upstream=False)
+    backend = open_backend(own, renders=True)
     try:
         worker = Worker(settings, backend.store, backend.storage, backend.catalog, backend.policy)
         run_worker_process(worker, wake, idle_poll)

@@ -80,7 +80,13 @@ def _backend_options() -> argparse.ArgumentParser:
         type=int,
         default=3,
         metavar="N",
-        help="workers that may die on one job before it fails",
+        help="workers that may die on one job before it fails; also how many times in a row "
+        "an upstream request that fails (5xx, network) is tried",
+    )
+    p.add_argument(
+        "--check-upstream",
+        action="store_true",
+        help="at start-up, check that each `upstream` model's server answers with its key",
     )
     p.add_argument(
         "--allow-private-urls",

@@ -19,6 +19,10 @@ CANCELLED = "cancelled"
 # the job fails rather than release an unchecked video. Sent as is over REST and gRPC.
 MODERATION_UNAVAILABLE = "moderation_unavailable"
 
+# Reelforge's own: an `upstream` engine's result expired (upstream `expired`, or its video URL
+# stopped serving the file) before it could be stored here.
+UPSTREAM_EXPIRED = "upstream_expired"
+
 # Synchronous error codes, by HTTP status.
 HTTP_CODES = {
     400: "invalid-argument",

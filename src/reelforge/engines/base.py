@@ -1,8 +1,12 @@
 """What every engine receives and returns.
 
 An engine turns a resolved request (inputs already fetched and decoded) into frames and, when
-asked, an audio track. Engines never touch HTTP, SQL or storage: the worker feeds their output to
-the media encoder.
+asked, an audio track. Engines never touch SQL or storage: the worker feeds their output to the
+media encoder.
+
+A *finishing* engine (the `upstream` engine, which forwards jobs to a hosted API) instead takes
+the whole job and hands back a finished MP4 file with what making it cost; the renderer still
+probes, moderates and stores that file like any other.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -20,8 +25,19 @@ from reelforge.media.clip import AUDIO_RATE, FPS, Clip
 
 if TYPE_CHECKING:
     from reelforge.core.catalog import Model
+    from reelforge.core.spec import InputRef, JobSpec
 
-__all__ = ["AUDIO_RATE", "FPS", "Clip", "Engine", "RenderRequest"]
+__all__ = [
+    "AUDIO_RATE",
+    "FPS",
+    "Checkpoint",
+    "Clip",
+    "Engine",
+    "Finished",
+    "FinishingEngine",
+    "JobRequest",
+    "RenderRequest",
+]
 
 
 class Timings:
@@ -92,3 +108,42 @@ class Engine(Protocol):
     name: str
 
     def render(self, request: RenderRequest) -> Clip: ...
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A job's engine state that survives its worker: `state` is what an earlier attempt saved
+    ({} on the first), `save(state)` persists new state before the engine acts on it. `save`
+    raises when the job is no longer this worker's (cancelled, taken over): let it propagate."""
+
+    state: dict[str, Any]
+    save: Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """A whole job, for an engine that makes the finished video itself."""
+
+    spec: JobSpec
+    model: Model
+    out: Path  # where the finished MP4 goes
+    read_input: Callable[[InputRef], bytes]  # a stored input's bytes (uploads, data URLs)
+    progress: Callable[[int, int], None]  # as RenderRequest.progress
+    checkpoint: Checkpoint
+    job_id: str  # the same on every attempt: a key the far side can deduplicate on
+
+
+@dataclass(frozen=True)
+class Finished:
+    """What a finishing engine made: the MP4 at `JobRequest.out` (absent when `withheld`)."""
+
+    duration_s: float  # as the maker reported it; the renderer checks it against the file
+    cost_in_usd_ticks: int
+    withheld: str | None = None  # the maker's moderation kept the video back: why
+    details: dict[str, Any] = field(default_factory=dict)  # kept with the job, for operators
+
+
+class FinishingEngine(Protocol):
+    name: str
+
+    def finish(self, request: JobRequest) -> Finished: ...

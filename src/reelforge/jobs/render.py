@@ -8,17 +8,28 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from reelforge.core.catalog import Catalog, Model
 from reelforge.core.enums import Mode
-from reelforge.core.errors import INVALID_ARGUMENT, InputError, JobError
+from reelforge.core.errors import INTERNAL_ERROR, INVALID_ARGUMENT, InputError, JobError
 from reelforge.core.sizes import frame_size, nearest_aspect_ratio
 from reelforge.core.spec import InputRef, JobSpec, check_input_video
-from reelforge.engines.base import AUDIO_RATE, FPS, Clip, Engine, RenderRequest, Timings
+from reelforge.engines.base import (
+    AUDIO_RATE,
+    FPS,
+    Checkpoint,
+    Clip,
+    Engine,
+    FinishingEngine,
+    JobRequest,
+    RenderRequest,
+    Timings,
+)
 from reelforge.jobs.cost import edit_frames, job_cost, output_size
 from reelforge.media.decode import audio_samples, last_frame, video_frames
 from reelforge.media.encode import NotCopyable, encode_clip
@@ -42,6 +53,12 @@ class Rendered:
     cost_in_usd_ticks: int
     withheld: Verdict | None = None
     timings: dict[str, float] = dataclasses.field(default_factory=dict)  # seconds per stage
+    details: dict[str, Any] = field(default_factory=dict)  # a finishing engine's, for the job
+
+
+# A finished video may differ from what was asked or reported by this much (whole seconds on
+# the wire, and containers that end a frame early or late).
+DURATION_TOLERANCE_S = 1.0
 
 
 class InputLoader:
@@ -50,6 +67,11 @@ class InputLoader:
     def __init__(self, storage: Storage, policy: FetchPolicy):
         self.storage = storage
         self.policy = policy
+
+    def stored(self, ref: InputRef) -> bytes:
+        """A stored input's bytes (an upload or a data URL the API kept for the job)."""
+        assert ref.blob, ref
+        return self.storage.read_bytes(ref.blob)
 
     def data(self, ref: InputRef, kind: str) -> bytes:
         if ref.blob:
@@ -80,7 +102,16 @@ class Renderer:
         self.moderator = moderator or Moderator(Policy())  # Policy(): moderation off
         self.fast = fast  # the encoder's fastest settings (`--fast`)
 
-    def render(self, spec: JobSpec, out_name: str, progress: Progress) -> Rendered:
+    def render(
+        self,
+        spec: JobSpec,
+        out_name: str,
+        progress: Progress,
+        checkpoint: Checkpoint | None = None,
+        job_id: str = "",
+    ) -> Rendered:
+        """The job's video at tmp_dir/out_name. `checkpoint` keeps an engine's state across
+        attempts (finishing engines use it); `job_id` is the job's, the same on every attempt."""
         model = self.catalog.get(spec.model)
         if model is None:
             raise JobError(INVALID_ARGUMENT, f"model '{spec.model}' is no longer in the catalog")
@@ -91,13 +122,18 @@ class Renderer:
             )
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         out = self.tmp_dir / out_name
-        progress = _Phases(progress)
-        timings = Timings()
         try:
+            if hasattr(engine, "finish"):  # it makes the finished file itself, elsewhere
+                state = checkpoint or Checkpoint({}, lambda _state: None)
+                request = JobRequest(
+                    spec, model, out, self.loader.stored, progress, state, job_id or out.stem
+                )
+                return self._finished(spec, engine, request)
+            phases, timings = _Phases(progress), Timings()
             if spec.mode in (Mode.EDIT, Mode.EXTENSION):
-                rendered = self._from_video(spec, model, engine, out, progress, timings)
+                rendered = self._from_video(spec, model, engine, out, phases, timings)
             else:
-                rendered = self._generate(spec, model, engine, out, progress, timings)
+                rendered = self._generate(spec, model, engine, out, phases, timings)
             return dataclasses.replace(rendered, timings=timings.as_dict())
         except InputError as exc:
             out.unlink(missing_ok=True)
@@ -159,6 +195,77 @@ class Renderer:
             out.unlink(missing_ok=True)
             return self._withheld(verdict, spec.duration_s, width, height, cost)
         return Rendered(out, spec.duration_s, width, height, cost)
+
+    def _finished(self, spec: JobSpec, engine: FinishingEngine, request: JobRequest) -> Rendered:
+        """A finishing engine's video, held to the same rules as a rendered one: the inputs are
+        moderated before anything is spent, the file must decode and last what was reported
+        (and asked), and its frames are moderated before it is stored."""
+        mod = self.moderator
+        if verdict := mod.check_inputs(self._pictures(spec)) or self._input_video_verdict(
+            spec, request.out
+        ):
+            return self._withheld(verdict, spec.duration_s or 0.0, 0, 0, 0)
+        finished = engine.finish(request)
+        if finished.withheld is not None:
+            verdict = Verdict(engine.name, finished.withheld)
+            return dataclasses.replace(
+                self._withheld(verdict, finished.duration_s, 0, 0, finished.cost_in_usd_ticks),
+                details=finished.details,
+            )
+        field = f"{engine.name} video"
+        try:
+            info = probe_video(str(request.out), field)
+        except InputError as exc:
+            raise JobError(INTERNAL_ERROR, str(exc)) from None
+        asked = spec.duration_s if spec.mode not in (Mode.EDIT, Mode.EXTENSION) else None
+        for expected, what in ((finished.duration_s, "reported"), (asked, "asked for")):
+            if expected and abs(info.duration_s - expected) > DURATION_TOLERANCE_S:
+                raise JobError(
+                    INTERNAL_ERROR,
+                    f"{field}: lasts {info.duration_s:.2f} s, but {expected:g} s was {what}",
+                )
+        cost = finished.cost_in_usd_ticks
+        size = (info.width, info.height)
+        if verdict := mod.check_video("output", str(request.out), *size, info.duration_s, field):
+            request.out.unlink(missing_ok=True)
+            withheld = self._withheld(verdict, info.duration_s, *size, cost)
+            return dataclasses.replace(withheld, details=finished.details)
+        return Rendered(request.out, info.duration_s, *size, cost, details=finished.details)
+
+    def _pictures(self, spec: JobSpec) -> RenderRequest:
+        """The prompt and, where the policy checks them, the input pictures, for moderation."""
+        runs, load = self.moderator.policy.runs, self.loader.image
+        pins, refs = runs("input_images"), runs("reference_images")
+        return RenderRequest(
+            mode=spec.mode,
+            prompt=spec.prompt,
+            width=0,
+            height=0,
+            num_frames=0,
+            seed=spec.seed,
+            image=load(spec.image) if pins and spec.image else None,
+            last_frame=load(spec.last_frame) if pins and spec.last_frame else None,
+            keyframes=tuple((0, load(k.image)) for k in spec.keyframes) if pins else (),
+            reference_images=tuple(load(r) for r in spec.reference_images) if refs else (),
+        )
+
+    def _input_video_verdict(self, spec: JobSpec, out: Path) -> Verdict | None:
+        if spec.video is None or not self.moderator.policy.runs("input_video"):
+            return None
+        source = out.with_name(out.name + ".input")
+        source.write_bytes(self.loader.data(spec.video, "video"))
+        try:
+            info = probe_video(str(source), spec.video.field)
+            return self.moderator.check_video(
+                "input_video",
+                str(source),
+                info.width,
+                info.height,
+                info.duration_s,
+                spec.video.field,
+            )
+        finally:
+            source.unlink(missing_ok=True)
 
     def _withheld(
         self, verdict: Verdict, duration_s: float, width: int, height: int, cost: int

@@ -24,11 +24,14 @@ class Stall(Exception):  # noqa: N818 (an instruction to the worker, not an erro
     """Park this job: pending, held by no worker, until it is cancelled."""
 
 
-def render(renderer: Renderer, spec: JobSpec, out_name: str, progress: Progress) -> Rendered:
-    """`renderer.render`, as the job's scenario (if any) has it go."""
+def render(
+    renderer: Renderer, spec: JobSpec, out_name: str, progress: Progress, **job: Any
+) -> Rendered:
+    """`renderer.render`, as the job's scenario (if any) has it go; `job` (checkpoint, job_id)
+    is passed on."""
     chosen = Scenario.from_dict(spec.scenario)
     if chosen is None:
-        return renderer.render(spec, out_name, progress)
+        return renderer.render(spec, out_name, progress, **job)
     if chosen.name == FAIL:
         raise JobError(chosen["code"], chosen["message"])
     if chosen.name == STALL:  # parked rather than rendered, so it ties up no worker
@@ -37,13 +40,16 @@ def render(renderer: Renderer, spec: JobSpec, out_name: str, progress: Progress)
         _pace(chosen["seconds"], progress)
         rest = 1000 - PACED_SHARE
         return renderer.render(
-            spec, out_name, lambda done, total: progress(PACED_SHARE + rest * done // total, 1000)
+            spec,
+            out_name,
+            lambda done, total: progress(PACED_SHARE + rest * done // total, 1000),
+            **job,
         )
     if chosen.name == MODERATE:
         blocking = copy.copy(renderer)
         blocking.moderator = _Blocking(renderer.moderator, chosen["at"])
-        return blocking.render(spec, out_name, progress)
-    return renderer.render(spec, out_name, progress)
+        return blocking.render(spec, out_name, progress, **job)
+    return renderer.render(spec, out_name, progress, **job)
 
 
 def _pace(seconds: float, progress: Progress) -> None:

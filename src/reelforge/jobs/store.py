@@ -470,6 +470,13 @@ class JobStore:
             values["progress"] = max(0, min(99, progress))
         return self._update_owned(claim, **values)
 
+    def checkpoint(self, claim: Claim, result: dict[str, Any]) -> bool:
+        """Record an unfinished job's engine state in its result (renewing the lease), before
+        the engine acts on it; False (nothing written) if the job is no longer ours."""
+        return self._update_owned(
+            claim, result=result, lease_expires_at=time.time() + self.lease_ttl
+        )
+
     def complete(self, claim: Claim, result: dict[str, Any]) -> bool:
         """Mark done; False (and nothing written) if another worker owns the job now."""
         return self._update_owned(

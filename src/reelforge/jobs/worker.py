@@ -25,6 +25,7 @@ from reelforge.core.catalog import Catalog
 from reelforge.core.errors import INTERNAL_ERROR, JobError
 from reelforge.core.spec import JobSpec
 from reelforge.engines import available_engines
+from reelforge.engines.base import Checkpoint
 from reelforge.jobs import scenarios
 from reelforge.jobs.render import InputLoader, Renderer
 from reelforge.jobs.store import Claim, JobStore
@@ -40,6 +41,7 @@ IDLE_POLL_S = 0.1  # when nothing announces new jobs across processes (SQLite)
 LISTENING_POLL_S = 1.0  # with LISTEN/NOTIFY the poll only catches lapsed leases and lost wakes
 PROGRESS_EVERY_S = 0.2
 DB_RETRY_S = 1.0
+ENGINE_STATE = "engine"  # the key of an engine's checkpointed state in the job's result
 
 
 class Abandon(Exception):
@@ -59,7 +61,7 @@ class Worker:
         self.storage = storage
         self.renderer = Renderer(
             catalog,
-            available_engines(catalog),
+            available_engines(catalog, max_attempts=settings.max_attempts),
             InputLoader(storage, FetchPolicy(allow_private=settings.allow_private_urls)),
             settings.tmp_dir,
             Moderator(policy or Policy.from_catalog(catalog)),
@@ -106,8 +108,8 @@ class Worker:
                 continue
             if wake is None:
                 self.draining.wait(idle_poll)
-            elif wake.wait(idle_poll):
-                wake.clear()  # a lost wake-up only costs one poll interval
+            else:
+                wake.wait(idle_poll)  # a lost wake-up only costs one poll interval
 
     def run_once(self) -> bool:
         """Claim and process one job; False when the queue was empty."""
@@ -136,11 +138,26 @@ class Worker:
                     lost.set()
                     raise Abandon()
 
+        def save(state: dict[str, Any]) -> None:
+            """An engine's state, kept in the job's result until it completes: a worker that
+            takes the job over after this one dies resumes from it."""
+            if lost.is_set() or self.stopping.is_set():
+                raise Abandon()
+            if not self.store.checkpoint(claim, {ENGINE_STATE: state}):
+                lost.set()
+                raise Abandon()
+
+        checkpoint = Checkpoint(dict((job.result or {}).get(ENGINE_STATE) or {}), save)
         video_key = f"videos/{job.id}-{claim.token}.mp4"
         try:
             start = time.perf_counter()
             rendered = scenarios.render(
-                self.renderer, JobSpec.from_dict(job.spec), f"{job.id}-{claim.token}.mp4", progress
+                self.renderer,
+                JobSpec.from_dict(job.spec),
+                f"{job.id}-{claim.token}.mp4",
+                progress,
+                checkpoint=checkpoint,
+                job_id=job.id,
             )
             log.info(
                 "job %s rendered in %.2f s: %s",
@@ -148,7 +165,7 @@ class Worker:
                 time.perf_counter() - start,
                 ", ".join(f"{k} {v:.2f}" for k, v in rendered.timings.items()),
             )
-            result = {
+            result: dict[str, Any] = {
                 "duration": int(round(rendered.duration_s)),
                 "duration_s": rendered.duration_s,
                 "width": rendered.width,
@@ -156,6 +173,8 @@ class Worker:
                 "cost_in_usd_ticks": rendered.cost_in_usd_ticks,
                 "timings": rendered.timings,  # seconds per stage, for operators
             }
+            if rendered.details:
+                result[ENGINE_STATE] = rendered.details
             if rendered.withheld is None:
                 self.storage.put_file(video_key, rendered.path)
                 result["video_key"] = video_key
@@ -234,6 +253,28 @@ def start_worker_process(parent_pid: int, devices: Sequence[str] = (), index: in
     return True
 
 
+class WakeUp:
+    """Wakes idle worker processes when a job arrives.
+
+    A semaphore, not a multiprocessing Event: an Event's condition makes `set()` wait until every
+    sleeping waiter acknowledges, so a worker killed while it waited (SIGKILL, the OOM killer)
+    would block the next `set()`, and the API creating a job with it, forever. A semaphore
+    operation is one atomic call: a dead process holds nothing."""
+
+    def __init__(self, ctx: Any, workers: int):
+        self._sem = ctx.Semaphore(0)
+        self._workers = max(1, workers)
+
+    def set(self) -> None:
+        """Let up to one waiting call per worker return (a busy worker's permit costs it one
+        extra look at the queue later)."""
+        for _ in range(self._workers - self._sem.get_value()):
+            self._sem.release()
+
+    def wait(self, timeout: float) -> bool:
+        return self._sem.acquire(timeout=timeout)
+
+
 class WorkerPool:
     """The server's worker processes, replaced when one dies (a crash or the OOM killer).
 
@@ -248,7 +289,7 @@ class WorkerPool:
         self._ctx = multiprocessing.get_context("spawn")  # no inherited loop, threads or DB handles
         self._stopping = threading.Event()
         self._supervisor: threading.Thread | None = None
-        self._wake = self._ctx.Event()  # set on each new job, so idle workers claim it at once
+        self._wake = WakeUp(self._ctx, settings.workers)  # idle workers claim a new job at once
         self._listener: JobListener | None = None
         self._idle_poll = IDLE_POLL_S
         if settings.workers > 0 and can_notify(settings.db_url):
