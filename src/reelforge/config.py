@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DAY = 24 * 3600
+BUDGET_PERIODS = ("month", "total")  # a spend limit counts jobs created this month, or ever
 
 
 @dataclass
@@ -44,6 +45,12 @@ class Settings:
     webhook_concurrency: int = 8  # deliveries in flight at once per API process
     scenarios: bool = False  # honour Reelforge-Scenario and serve the request journal
     fast: bool = False  # the encoder's fastest settings: same sizes, frames and audio
+    # Limits for keys that set none of their own (every --api-key key); None: no limit.
+    default_rpm: int | None = None  # create requests per minute per key
+    default_max_pending: int | None = None  # queued or rendering jobs per key
+    default_budget_ticks: int | None = None  # spend per key per period
+    default_budget_period: str = "month"  # month | total
+    max_queued: int | None = None  # jobs waiting for a worker, whole deployment
 
     @property
     def db_url(self) -> str:

@@ -14,6 +14,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,13 @@ from reelforge.core import scenario as scenarios
 from reelforge.core.catalog import Catalog
 from reelforge.core.enums import Status
 from reelforge.core.errors import ApiError, InputError, invalid
+from reelforge.core.pricing import max_cost_ticks
 from reelforge.core.spec import InputRef, JobSpec, VideoRequest, build_spec, check_input_video
 from reelforge.files import FileStore
-from reelforge.jobs import janitor
+from reelforge.jobs import janitor, usage
 from reelforge.jobs.cost import job_cost
+from reelforge.jobs.keys import KeyLimits, KeyStore
+from reelforge.jobs.limits import Admission, LimitExceeded, RateState, take_token
 from reelforge.jobs.store import (
     DONE,
     EXPIRED,
@@ -67,6 +71,10 @@ def _new_id(surface: str) -> str:
 
 MAX_IDEMPOTENCY_KEY = 255
 MAX_WEBHOOK_URL = 2048
+
+# A surface puts a list here for each request; `create` appends the caller's request bucket to
+# it, so whichever route created the job can send the x-ratelimit-* headers.
+rate_states: ContextVar[list[RateState] | None] = ContextVar("rate_states", default=None)
 
 
 @dataclass(frozen=True)
@@ -109,6 +117,7 @@ class VideoService:
         self.catalog = catalog
         self.fetch_policy = FetchPolicy(allow_private=settings.allow_private_urls)
         self.files = files  # for `file_id` inputs
+        self.keys = KeyStore(store.engine)  # managed keys' own limits
         # Called after each new job: wakes this process's idle workers (set by `serve`).
         self.on_new_job: Callable[[], None] = lambda: None
         self.webhook_secret = (
@@ -152,6 +161,8 @@ class VideoService:
         `scenario` (the raw header, metadata or body value that `scenario_field` names) is
         honoured only when the server runs with scenarios on, and ignored otherwise.
         """
+        limits = self.limits_for(owner)
+        self._take_request(owner, limits)
         if idempotency_key is not None:
             self._check_key(idempotency_key)
             if (earlier := self._replay(owner, idempotency_key, fingerprint)) is not None:
@@ -165,13 +176,19 @@ class VideoService:
             scenario=chosen.to_dict() if chosen else None,
         )
         webhook = self._webhook(webhook_url, base_url)
+        admission = self._admission(limits, spec)
         job_id = _new_id(surface)
         try:
             spec = self._accept_inputs(owner, job_id, spec)
             key = None
             if idempotency_key is not None:
                 key = (idempotency_key, fingerprint, self.settings.idempotency_ttl)
-            self.store.add(job_id, owner, spec.to_dict(), webhook=webhook, idempotency=key)
+            self.store.add(
+                job_id, owner, spec.to_dict(), webhook=webhook, idempotency=key, admission=admission
+            )
+        except LimitExceeded as exc:
+            self.storage.delete_prefix(f"inputs/{job_id}")
+            raise refusal(exc) from None
         except DuplicateKey:  # an identical request got there first: answer as it was answered
             self.storage.delete_prefix(f"inputs/{job_id}")
             assert idempotency_key is not None
@@ -244,6 +261,64 @@ class VideoService:
                 f"this key already has {cap} pending video requests (the server's limit); "
                 "wait for one to finish",
             )
+
+    # --- limits ---------------------------------------------------------------------------
+
+    def limits_for(self, owner: str) -> KeyLimits:
+        """The owner's limits: a managed key's own, each unset one from the server's defaults."""
+        key = self.keys.by_id(owner) if owner.startswith("key_") else None
+        own = key.limits if key is not None else KeyLimits()
+        s = self.settings
+        if own.budget_ticks is None:  # the default budget comes with its default period
+            own = dataclasses.replace(
+                own, budget_ticks=s.default_budget_ticks, budget_period=s.default_budget_period
+            )
+        return KeyLimits(
+            rpm=own.rpm if own.rpm is not None else s.default_rpm,
+            max_pending=own.max_pending if own.max_pending is not None else s.default_max_pending,
+            budget_ticks=own.budget_ticks,
+            budget_period=own.budget_period or "month",
+        )
+
+    def _take_request(self, owner: str, limits: KeyLimits) -> None:
+        """Count one create request against the key's per-minute bucket (429 when empty)."""
+        if limits.rpm is None:
+            return
+        try:
+            state = take_token(self.store.engine, owner, limits.rpm)
+        except LimitExceeded as exc:
+            raise refusal(exc) from None
+        if (states := rate_states.get()) is not None:
+            states.append(state)
+
+    def _admission(self, limits: KeyLimits, spec: JobSpec) -> Admission:
+        now = time.time()
+        monthly = limits.budget_period == "month"
+        model = self.catalog.get(spec.model)
+        return Admission(
+            reserve_ticks=max_cost_ticks(model, spec) if model is not None else 0,
+            max_pending=limits.max_pending,
+            budget_ticks=limits.budget_ticks,
+            budget_since=usage.month_start(now) if monthly else 0.0,
+            budget_retry_s=usage.next_month_start(now) - now if monthly else 86400.0,
+            max_queued=self.settings.max_queued,
+        )
+
+    # --- usage ----------------------------------------------------------------------------
+
+    def usage(
+        self,
+        owners: list[str] | None,
+        *,
+        since: str | None = None,
+        until: str | None = None,
+        group_by: str | None = None,
+    ) -> dict:
+        """Usage of `owners`' jobs (None: every job) created in [since, until); default: this
+        month so far. Times are unix seconds or ISO dates/times (see `usage.parse_instant`)."""
+        return usage.usage_report(
+            self.store, owners, since, until, group_by, retention=self.settings.retention
+        )
 
     def _check_key(self, key: str) -> None:
         if not key or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable():
@@ -561,3 +636,11 @@ class VideoService:
         """The job as it read when `event` happened (done stays done if it expired since)."""
         job = self.store.get(job_id)
         return None if job is None else self._view_of(job, base_url, status=event)
+
+
+def refusal(exc: LimitExceeded) -> ApiError:
+    """A limit's refusal as the contract's 429, with when to retry and the request bucket."""
+    headers = {"Retry-After": str(exc.retry_after)}
+    if exc.rate is not None:
+        headers.update(exc.rate.headers())
+    return ApiError(429, exc.message, headers=headers)

@@ -98,6 +98,8 @@ try {
         name: error?.name,
         message: error?.message,
         statusCode: error?.statusCode,
+        isRetryable: error?.isRetryable,
+        retryAfter: error?.responseHeaders?.['retry-after'],
         responseBody: error?.responseBody,
       },
     }),

@@ -23,8 +23,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reelforge.api.auth import KeyChecker
 from reelforge.api.journal import Journal, JournalMiddleware
+from reelforge.api.middleware import RateHeaders
 from reelforge.api.openai.routes import openai_router
-from reelforge.api.routes import files, media, models, videos
+from reelforge.api.routes import files, media, models, usage, videos
 from reelforge.api.routes.journal import journal_router
 from reelforge.api.watch import JobWatcher
 from reelforge.api.wire import error_response
@@ -122,6 +123,7 @@ def create_app(
     if journal is not None:  # outside BodyLimit, so that refused bodies are recorded too
         app.add_middleware(JournalMiddleware, journal=journal)
         app.include_router(journal_router(journal, service))
+    app.add_middleware(RateHeaders)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -160,6 +162,7 @@ def create_app(
     app.include_router(videos.router(service, owner, watcher))
     app.include_router(models.router(catalog, owner))
     app.include_router(files.router(files_store, owner, tmp_dir))
+    app.include_router(usage.router(service, owner))
     app.include_router(media.router(storage))
     if playground:
         app.mount("/playground", StaticFiles(directory=PLAYGROUND_DIR, html=True), "playground")

@@ -1,6 +1,7 @@
 """Reelforge's command line: `serve` runs the API, its workers and housekeeping in one command;
-`worker` runs workers only, for API replicas elsewhere; `migrate` upgrades the database; the other
-commands (generate, edit, extend, status, cancel, list, models) are a client for a server.
+`worker` runs workers only, for API replicas elsewhere; `migrate` upgrades the database; `keys` and
+`usage` manage API keys and report usage straight from the database; the other commands
+(generate, edit, extend, status, cancel, list, models) are a client for a server.
 
 This module only parses arguments: the server commands are in `server_commands`, the client's in
 `client_commands`.
@@ -11,11 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from reelforge.config import BUDGET_PERIODS as PERIODS
 from reelforge.config import DAY, Settings
 
-SERVER_COMMANDS = ("serve", "worker", "migrate")
+SERVER_COMMANDS = ("serve", "worker", "migrate", "keys", "usage")
 
 
 def _device_list(text: str) -> list[str]:
@@ -186,6 +189,33 @@ def _serve_parser(sub: argparse._SubParsersAction, backend: argparse.ArgumentPar
         help="for test suites: honour the Reelforge-Scenario header (failures on demand) and "
         "keep a journal of requests at /_reelforge/requests",
     )
+    limits = p.add_argument_group(
+        "limits",
+        "defaults for keys that set none of their own (all --api-key keys); none by default",
+    )
+    limits.add_argument(
+        "--default-rpm", type=_positive, metavar="N", help="create requests per minute per key"
+    )
+    limits.add_argument(
+        "--default-max-pending",
+        type=_positive,
+        metavar="N",
+        help="queued or rendering jobs per key",
+    )
+    limits.add_argument(
+        "--default-budget-usd",
+        type=_usd,
+        metavar="X",
+        dest="default_budget_ticks",
+        help="spend per key per period",
+    )
+    limits.add_argument("--default-budget-period", choices=PERIODS, default="month")
+    limits.add_argument(
+        "--max-queued",
+        type=_positive,
+        metavar="N",
+        help="jobs waiting for a worker, whole deployment",
+    )
 
 
 def _worker_parser(sub: argparse._SubParsersAction, backend: argparse.ArgumentParser) -> None:
@@ -206,6 +236,102 @@ def _migrate_parser(sub: argparse._SubParsersAction) -> None:
         help="as for serve (default: SQLite in --data-dir)",
     )
     p.add_argument("--log-level", default="info")
+
+
+def _positive(raw: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {raw!r}")
+    return int(raw)
+
+
+def _usd(raw: str) -> int:
+    """USD as ticks (1e-10 USD), exactly."""
+    try:
+        usd = Decimal(raw)
+    except InvalidOperation:
+        usd = Decimal(-1)
+    if not usd.is_finite() or usd < 0:
+        raise argparse.ArgumentTypeError(f"must be an amount in USD, got {raw!r}")
+    return int(usd * 10_000_000_000)
+
+
+def _database_options() -> argparse.ArgumentParser:
+    """Where the database is, for commands that only use it (migrate, keys, usage)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--data-dir", type=Path, default=Path(".reelforge"))
+    p.add_argument(
+        "--database-url",
+        default=os.environ.get("REELFORGE_DATABASE_URL"),
+        help="as for serve (default: SQLite in --data-dir)",
+    )
+    p.add_argument("--log-level", default="warning")
+    return p
+
+
+def _keys_parser(sub: argparse._SubParsersAction, database: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("keys", help="manage API keys with their own limits")
+    keys = p.add_subparsers(dest="keys_command", required=True)
+
+    def limit_options(q: argparse.ArgumentParser, clearable: bool) -> None:
+        kind = _positive_or_none if clearable else _positive
+        extra = " ('none': the server's default)" if clearable else ""
+        # update: an option not given stays out of args, so only the options given change
+        unset = argparse.SUPPRESS if clearable else None
+        q.add_argument(
+            "--rpm",
+            type=kind,
+            default=unset,
+            metavar="N",
+            help="create requests per minute" + extra,
+        )
+        q.add_argument(
+            "--max-pending",
+            type=kind,
+            default=unset,
+            metavar="N",
+            help="queued or rendering jobs" + extra,
+        )
+        q.add_argument(
+            "--budget-usd",
+            type=_usd_or_none if clearable else _usd,
+            default=unset,
+            metavar="X",
+            dest="budget_ticks",
+            help="spend per period" + extra,
+        )
+        q.add_argument(
+            "--budget-period", choices=PERIODS, default=unset, help="month (default) or total"
+        )
+
+    q = keys.add_parser("create", parents=[database], help="create a key; prints its secret once")
+    q.add_argument("--name", required=True)
+    limit_options(q, clearable=False)
+    q = keys.add_parser("list", parents=[database], help="list keys")
+    q.add_argument("--all", action="store_true", help="revoked keys too")
+    q.add_argument("--json", action="store_true")
+    q = keys.add_parser("revoke", parents=[database], help="revoke a key: it stops working")
+    q.add_argument("name")
+    q = keys.add_parser("update", parents=[database], help="change a key's limits")
+    q.add_argument("name")
+    limit_options(q, clearable=True)
+
+
+def _usage_parser(sub: argparse._SubParsersAction, database: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("usage", parents=[database], help="usage of one key or of everyone")
+    p.add_argument("--key", metavar="NAME", help="this key's usage (default: every key's)")
+    p.add_argument("--from", dest="since", metavar="TIME", help="unix seconds or ISO date/time")
+    p.add_argument("--to", dest="until", metavar="TIME")
+    p.add_argument("--group-by", choices=["day", "model", "mode"])
+    p.add_argument("--retention", type=float, default=DAY, metavar="SECONDS", help="as for serve")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _positive_or_none(raw: str) -> int | None:
+    return None if raw == "none" else _positive(raw)
+
+
+def _usd_or_none(raw: str) -> int | None:
+    return None if raw == "none" else _usd(raw)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -309,6 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_parser(sub, backend)
     _worker_parser(sub, backend)
     _migrate_parser(sub)
+    database = _database_options()
+    _keys_parser(sub, database)
+    _usage_parser(sub, database)
     _client_parsers(sub)
     return parser
 
@@ -327,4 +456,6 @@ def main(argv: list[str] | None = None) -> None:
         )
     from reelforge.cli import server_commands
 
+    if args.command in ("keys", "usage"):
+        sys.exit(server_commands.admin(args, settings_from(args)))
     server_commands.run(args.command, settings_from(args), args.log_level)

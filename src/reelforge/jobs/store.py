@@ -18,7 +18,8 @@ from sqlalchemy.engine import Engine
 
 from reelforge.core.enums import JobState, Status
 from reelforge.core.errors import CANCELLED
-from reelforge.jobs import webhooks
+from reelforge.jobs import limits, webhooks
+from reelforge.jobs.limits import Admission
 from reelforge.jobs.wakeup import notify
 
 # Row states. Wire status: queued/running -> "pending"; the rest map one to one.
@@ -48,6 +49,11 @@ jobs = sa.Table(
     sa.Column("result", sa.JSON),
     sa.Column("error_code", sa.String(64)),
     sa.Column("error_message", sa.Text),
+    # Spend: the most the job may cost, held while it is pending (limits.py); then what it cost
+    # and the seconds it made, once done (usage reports add these up).
+    sa.Column("reserved_ticks", sa.BigInteger),
+    sa.Column("cost_ticks", sa.BigInteger),
+    sa.Column("output_seconds", sa.Float),
     sa.Index("ix_reelforge_jobs_queue", "status", "created_at"),
     sa.Index("ix_reelforge_jobs_owner", "owner", "created_at"),
 )
@@ -117,6 +123,16 @@ class Job:
 
 
 @dataclass(frozen=True)
+class UsageRow:
+    created_at: float
+    model: str
+    mode: str
+    status: str  # the wire status
+    cost_ticks: int | None  # set once done
+    output_seconds: float | None
+
+
+@dataclass(frozen=True)
 class Claim:
     """A worker's hold on a job: every later write must present the token."""
 
@@ -182,18 +198,27 @@ class JobStore:
         *,
         webhook: Webhook | None = None,
         idempotency: tuple[str, str, float] | None = None,
+        admission: Admission | None = None,
     ) -> None:
         """Queue a job; with its webhook and its (key, fingerprint, ttl) in the same transaction.
 
-        DuplicateKey (and nothing written) when a live record holds the key already.
+        DuplicateKey (and nothing written) when a live record holds the key already;
+        LimitExceeded (nothing written) when the job does not fit in `admission`.
         """
+        admission = admission or Admission()
         with self.engine.begin() as conn:
+            locks = (["queue"] if admission.max_queued is not None else []) + (
+                [owner] if admission.per_key else []
+            )
+            if locks:
+                limits.serialize(conn, *locks)
+                limits.check(conn, jobs, owner, admission, (QUEUED, RUNNING), QUEUED)
             if idempotency is not None:
                 try:
                     self._take_key(conn, owner, job_id, *idempotency)
                 except sa.exc.IntegrityError:
                     raise DuplicateKey() from None  # (the transaction is rolled back)
-            self._insert(conn, job_id, owner, spec)
+            self._insert(conn, job_id, owner, spec, admission.reserve_ticks)
             notify(conn)
             if webhook is not None:
                 webhooks.subscribe(conn, job_id, webhook.url, webhook.base_url, webhook.trusted)
@@ -264,7 +289,9 @@ class JobStore:
                 scenario_counts.delete().where(scenario_counts.c.updated_at < older_than)
             ).rowcount
 
-    def _insert(self, conn: sa.Connection, job_id: str, owner: str, spec: dict[str, Any]) -> None:
+    def _insert(
+        self, conn: sa.Connection, job_id: str, owner: str, spec: dict[str, Any], reserve: int
+    ) -> None:
         conn.execute(
             jobs.insert().values(
                 id=job_id,
@@ -276,6 +303,7 @@ class JobStore:
                 progress=0,
                 attempts=0,
                 created_at=time.time(),
+                reserved_ticks=reserve,
             )
         )
 
@@ -405,6 +433,23 @@ class JobStore:
                 webhooks.forget(conn, [job_id])
         return _job(row) if row else None
 
+    def usage_rows(
+        self, owners: list[str] | None, since: float, until: float, expired_before: float
+    ) -> list[UsageRow]:
+        """One row per job of `owners` (None: everyone's) created in [since, until)."""
+        c = jobs.c
+        lapsed = sa.and_(c.status.in_(FINISHED), c.finished_at < expired_before)
+        status = sa.case(
+            (c.status.in_((QUEUED, RUNNING)), PENDING), (lapsed, EXPIRED), else_=c.status
+        )
+        query = sa.select(
+            c.created_at, c.model, c.mode, status.label("status"), c.cost_ticks, c.output_seconds
+        ).where(c.created_at >= since, c.created_at < until)
+        if owners is not None:
+            query = query.where(c.owner.in_(owners))
+        with self.engine.connect() as conn:
+            return [UsageRow(*r) for r in conn.execute(query)]
+
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status))
@@ -485,6 +530,8 @@ class JobStore:
             status=DONE,
             progress=100,
             result=result,
+            cost_ticks=result.get("cost_in_usd_ticks"),
+            output_seconds=result.get("duration_s", result.get("duration")),
             finished_at=time.time(),
             lease_expires_at=None,
         )
