@@ -51,6 +51,10 @@ class Settings:
     default_budget_ticks: int | None = None  # spend per key per period
     default_budget_period: str = "month"  # month | total
     max_queued: int | None = None  # jobs waiting for a worker, whole deployment
+    # Prometheus metrics: on the API port for this bearer token, and/or on a port of their own.
+    metrics_token: str | None = None
+    metrics_port: int = 0  # 0: none
+    metrics_host: str = "127.0.0.1"
 
     @property
     def db_url(self) -> str:

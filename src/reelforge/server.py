@@ -358,10 +358,11 @@ def run_api(backend: Backend, keys: KeyChecker, log_level: str = "info") -> None
     workers = start_workers(backend)
     service.on_new_job = workers.wake
     housekeeping = Housekeeping(backend, service).start()
-    grpc_server = None
+    metrics_server = grpc_server = None
     # uvicorn re-raises the SIGTERM it handled; exit through the `finally` below, not around it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
+        metrics_server = serve_metrics(settings, service)
         if settings.grpc_port:
             from reelforge.api.grpc import start_server
 
@@ -381,16 +382,20 @@ def run_api(backend: Backend, keys: KeyChecker, log_level: str = "info") -> None
                 ready=backend.ready,
                 journal=journal,
                 playground=settings.playground,
+                metrics_token=settings.metrics_token,
             ),
             host=settings.host,
             port=settings.port,
             log_level=log_level,
+            log_config=None,  # uvicorn's own lines go through our handler, in our format
             access_log=False,
             timeout_graceful_shutdown=settings.drain_timeout,
         )
     finally:
         if grpc_server is not None:
             grpc_server.stop(grace=5).wait()
+        if metrics_server is not None:
+            metrics_server.shutdown()
         workers.stop()
         housekeeping.stop()
         backend.close()
@@ -405,13 +410,36 @@ def run_worker_host(backend: Backend) -> None:
         signal.signal(sig, lambda *_: stop.set())
     workers = start_workers(backend)
     housekeeping = Housekeeping(backend).start()
+    metrics_server = None
     log.info("%d worker(s) on %s", settings.workers, redacted(settings.db_url))
     try:
+        metrics_server = serve_metrics(settings, housekeeping.service)
         stop.wait()
     finally:
+        if metrics_server is not None:
+            metrics_server.shutdown()
         workers.stop()
         housekeeping.stop()
         backend.close()
+
+
+def serve_metrics(settings: Settings, service: VideoService) -> Any:
+    """`--metrics-port`: Prometheus' text format on a port of its own, off the public API.
+    Returns the HTTP server (to shut down), or None when the option is off."""
+    if not settings.metrics_port:
+        return None
+    from prometheus_client import start_http_server
+
+    try:
+        server, _thread = start_http_server(
+            settings.metrics_port, settings.metrics_host, registry=service.metrics_registry()
+        )
+    except OSError as exc:
+        raise StartupError(
+            f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port}: {exc}"
+        ) from None
+    log.info("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+    return server
 
 
 def redacted(url: str) -> str:

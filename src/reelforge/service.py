@@ -9,6 +9,7 @@ import base64
 import dataclasses
 import hashlib
 import hmac
+import logging
 import secrets
 import shutil
 import time
@@ -19,7 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from reelforge.config import Settings
+from reelforge.core import logs, metrics
 from reelforge.core import scenario as scenarios
 from reelforge.core.catalog import Catalog
 from reelforge.core.enums import Status
@@ -36,6 +40,8 @@ from reelforge.jobs.store import (
     EXPIRED,
     FAILED,
     PENDING,
+    QUEUED,
+    RUNNING,
     DuplicateKey,
     Job,
     JobStore,
@@ -48,6 +54,8 @@ from reelforge.net.fetch import fetch_bytes
 from reelforge.net.policy import FetchPolicy, check_url
 from reelforge.storage.base import Storage
 from reelforge.storage.local import load_secret
+
+log = logging.getLogger("reelforge.service")
 
 MAX_LIST_LIMIT = 100
 # Which API created a job, told by its id: OpenAI-surface ids are `video_` + 30 hex digits
@@ -201,6 +209,9 @@ class VideoService:
         except BaseException:
             self.storage.delete_prefix(f"inputs/{job_id}")
             raise
+        metrics.jobs_created.labels(spec.model, spec.mode).inc()
+        logs.tag(job_id=job_id)
+        logs.event(log, "job accepted", job_id=job_id, model=spec.model, mode=spec.mode)
         self.on_new_job()
         return job_id
 
@@ -303,6 +314,19 @@ class VideoService:
             budget_retry_s=usage.next_month_start(now) - now if monthly else 86400.0,
             max_queued=self.settings.max_queued,
         )
+
+    # --- metrics --------------------------------------------------------------------------
+
+    def metrics_registry(self) -> CollectorRegistry:
+        """What /metrics (or --metrics-port) serves: every process's metrics, plus the queue
+        as the database has it at scrape time."""
+
+        def queue() -> list:
+            counts = self.store.counts()
+            depth = {state: counts.get(state, 0) for state in (QUEUED, RUNNING)}
+            return [metrics.gauge("reelforge_queue_depth", "Jobs by queue state", "state", depth)]
+
+        return metrics.scrape_registry(metrics.Snapshot(queue))
 
     # --- usage ----------------------------------------------------------------------------
 
@@ -610,14 +634,17 @@ class VideoService:
 
     def cancel(self, owner: str, job_id: str, base_url: str) -> JobView:
         """Stop a pending job: it reads failed with code `cancelled`. 409 once it finished."""
-        if not self.store.cancel(job_id, owner, "the request was cancelled by the client"):
-            job = self._job(owner, job_id)
+        cancelled = self.store.cancel(job_id, owner, "the request was cancelled by the client")
+        job = self._job(owner, job_id)
+        if not cancelled:
             raise ApiError(
                 409,
                 f"video request '{job_id}' has already finished "
                 f"(status: {self._status_of(job)}); only pending requests can be cancelled",
             )
-        return self.view(owner, job_id, base_url)
+        metrics.jobs_cancelled.labels(job.model, job.mode).inc()
+        logs.event(log, "job cancelled", job_id=job_id, model=job.model, mode=job.mode)
+        return self._view_of(job, base_url)
 
     # --- delete ---------------------------------------------------------------------------
 
@@ -640,6 +667,8 @@ class VideoService:
 
 def refusal(exc: LimitExceeded) -> ApiError:
     """A limit's refusal as the contract's 429, with when to retry and the request bucket."""
+    metrics.limit_refusals.labels(exc.kind).inc()
+    logs.event(log, "refused by a limit", limit=exc.kind, retry_after=exc.retry_after)
     headers = {"Retry-After": str(exc.retry_after)}
     if exc.rate is not None:
         headers.update(exc.rate.headers())

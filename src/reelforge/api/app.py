@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import signal
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -16,19 +17,20 @@ from types import FrameType
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from reelforge.api.auth import KeyChecker
 from reelforge.api.journal import Journal, JournalMiddleware
-from reelforge.api.middleware import RateHeaders
+from reelforge.api.middleware import Observed, RateHeaders
 from reelforge.api.openai.routes import openai_router
 from reelforge.api.routes import files, media, models, usage, videos
 from reelforge.api.routes.journal import journal_router
 from reelforge.api.watch import JobWatcher
 from reelforge.api.wire import error_response
+from reelforge.core import metrics
 from reelforge.core.catalog import Catalog
 from reelforge.core.errors import ApiError
 from reelforge.files import FileStore
@@ -98,6 +100,7 @@ def create_app(
     ready: Callable[[], str | None] = lambda: None,
     journal: Journal | None = None,
     playground: bool = False,
+    metrics_token: str | None = None,
 ) -> FastAPI:
     """The REST API over `service` (jobs), `files_store`, `catalog` and local `storage`'s media.
 
@@ -105,7 +108,8 @@ def create_app(
     With a `journal` (`serve --scenarios`), every call is recorded in it and
     `/_reelforge/requests` reads and clears it.
     `playground`: serve the web playground (static files of this package) at `/playground`, and
-    redirect `/` there."""
+    redirect `/` there.
+    `metrics_token`: serve `/metrics` to `Authorization: Bearer <token>` (else no /metrics)."""
     watcher = JobWatcher(service.job_states)
 
     @contextlib.asynccontextmanager
@@ -124,6 +128,7 @@ def create_app(
         app.add_middleware(JournalMiddleware, journal=journal)
         app.include_router(journal_router(journal, service))
     app.add_middleware(RateHeaders)
+    app.add_middleware(Observed, name_of=keys.name_of)  # outermost: sees every answer
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
@@ -153,6 +158,18 @@ def create_app(
         if problem is not None:
             return JSONResponse({"status": "unavailable", "reason": problem}, status_code=503)
         return JSONResponse({"status": "ready"})
+
+    if metrics_token:
+        registry = service.metrics_registry()
+
+        @app.get("/metrics", include_in_schema=False)
+        async def prometheus(request: Request) -> Response:
+            """Prometheus' text format, for the holder of the metrics token only."""
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), metrics_token.encode()):
+                return error_response(401, "metrics: send 'Authorization: Bearer <metrics token>'")
+            body, content_type = await asyncio.to_thread(metrics.exposition, registry)
+            return Response(body, media_type=content_type)
 
     def owner(request: Request) -> str:
         return keys.owner(request.headers.get("authorization"))

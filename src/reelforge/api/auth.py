@@ -60,6 +60,13 @@ class KeyChecker:
             return Identity(digest, f"open-{digest[:8]}")
         raise ApiError(401, "incorrect API key provided")
 
+    def name_of(self, authorization: str | None) -> str | None:
+        """The key's name for logs, or None when the header names no valid key."""
+        try:
+            return self.identify(authorization).name
+        except ApiError:
+            return None
+
     def _lookup(self, key: str, digest: str) -> ApiKey | None:
         if self._managed is None:
             return None

@@ -143,6 +143,26 @@ def _backend_options() -> argparse.ArgumentParser:
         "audio, larger files",
     )
     p.add_argument("--log-level", default="info")
+    p.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=os.environ.get("REELFORGE_LOG_FORMAT", "text"),
+        help="json: one event per line with request_id, job_id, key name, route, status, "
+        "duration (also REELFORGE_LOG_FORMAT)",
+    )
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        metavar="N",
+        help="serve Prometheus metrics of this process and its workers on this port (0: off)",
+    )
+    p.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="address of --metrics-port (default 127.0.0.1)",
+    )
     return p
 
 
@@ -188,6 +208,13 @@ def _serve_parser(sub: argparse._SubParsersAction, backend: argparse.ArgumentPar
         action="store_true",
         help="for test suites: honour the Reelforge-Scenario header (failures on demand) and "
         "keep a journal of requests at /_reelforge/requests",
+    )
+    p.add_argument(
+        "--metrics-token",
+        default=os.environ.get("REELFORGE_METRICS_TOKEN"),
+        metavar="TOKEN",
+        help="serve /metrics on the API port to 'Authorization: Bearer TOKEN' "
+        "(also REELFORGE_METRICS_TOKEN; default: no /metrics there)",
     )
     limits = p.add_argument_group(
         "limits",
@@ -458,4 +485,4 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command in ("keys", "usage"):
         sys.exit(server_commands.admin(args, settings_from(args)))
-    server_commands.run(args.command, settings_from(args), args.log_level)
+    server_commands.run(args.command, settings_from(args), args.log_level, args.log_format)

@@ -4,15 +4,19 @@ and the operator's `keys` and `usage`, on the database."""
 from __future__ import annotations
 
 import argparse
+import atexit
 import ipaddress
 import json
-import logging
+import os
+import shutil
 import socket
 import sys
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from reelforge.config import Settings
+from reelforge.core import logs
 from reelforge.core.pricing import TICKS_PER_USD
 
 if TYPE_CHECKING:
@@ -28,13 +32,12 @@ def _is_loopback(host: str) -> bool:
     return all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
 
 
-def run(command: str, settings: Settings, log_level: str) -> None:
+def run(command: str, settings: Settings, log_level: str, log_format: str = "text") -> None:
     """Run a server command; a process that cannot start exits saying why."""
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
+    logs.setup(log_level, log_format)
     if command == "migrate":
         return migrate(settings)  # without loading the server: an operator's quick step
+    _metrics_dir(settings.data_dir)  # before anything imports prometheus_client
     from reelforge import server
 
     try:
@@ -46,6 +49,21 @@ def run(command: str, settings: Settings, log_level: str) -> None:
             server.run_worker_host(server.open_backend(settings, renders=True))
     except server.StartupError as exc:
         sys.exit(str(exc))
+
+
+def _metrics_dir(data_dir: Path) -> None:
+    """A directory where this process and its workers write their metrics (prometheus_client's
+    multiprocess mode), removed at exit; those of processes no longer running are removed too."""
+    root = (data_dir / "metrics").resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():
+        if old.name.isdigit() and not Path(f"/proc/{old.name}").exists():
+            shutil.rmtree(old, ignore_errors=True)
+    mine = root / str(os.getpid())
+    shutil.rmtree(mine, ignore_errors=True)
+    mine.mkdir()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(mine)
+    atexit.register(shutil.rmtree, mine, ignore_errors=True)
 
 
 def serve(settings: Settings, log_level: str) -> None:

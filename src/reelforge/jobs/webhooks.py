@@ -33,6 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from reelforge.core import metrics
 from reelforge.core.errors import InputError
 from reelforge.net.client import apost
 from reelforge.net.policy import FetchPolicy
@@ -334,8 +335,12 @@ class WebhookDispatcher:
         try:
             if error is None:
                 await asyncio.to_thread(self.queue.sent, d)
+                metrics.webhook_deliveries.labels(d.event, "sent").inc()
+                metrics.webhook_lag.observe(max(0.0, time.time() - d.created_at))
             else:
                 delay = retry_delay(d.attempts + 1, self.attempts, self.backoff)
+                outcome = "gave_up" if delay is None else "retry"
+                metrics.webhook_deliveries.labels(d.event, outcome).inc()
                 log.info(
                     "webhook %s of job %s: %s (%s)",
                     d.event,

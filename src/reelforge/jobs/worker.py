@@ -21,14 +21,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from reelforge.config import Settings
+from reelforge.core import logs, metrics
 from reelforge.core.catalog import Catalog
 from reelforge.core.errors import INTERNAL_ERROR, JobError
+from reelforge.core.sizes import resolution_of
 from reelforge.core.spec import JobSpec
 from reelforge.engines import available_engines
-from reelforge.engines.base import Checkpoint
+from reelforge.engines.base import FPS, Checkpoint
 from reelforge.jobs import scenarios
-from reelforge.jobs.render import InputLoader, Renderer
-from reelforge.jobs.store import Claim, JobStore
+from reelforge.jobs.render import InputLoader, Rendered, Renderer
+from reelforge.jobs.store import Claim, Job, JobStore
 from reelforge.jobs.wakeup import JobListener, can_notify
 from reelforge.moderation.moderator import Moderator
 from reelforge.moderation.policy import Policy
@@ -121,6 +123,18 @@ class Worker:
 
     def process(self, claim: Claim) -> None:
         job = claim.job
+        logs.event(log, "job claimed", job_id=job.id, attempt=job.attempts, model=job.model)
+        if job.attempts == 1:  # (a job taken over after a lost lease waited for other reasons)
+            metrics.queue_wait.labels(job.model, job.mode).observe(time.time() - job.created_at)
+        metrics.workers_busy.inc()
+        try:
+            self._process(claim)
+        finally:
+            metrics.workers_busy.dec()
+            metrics.record_gpu_memory()
+
+    def _process(self, claim: Claim) -> None:
+        job = claim.job
         lost = threading.Event()
         done = threading.Event()
         heartbeat = threading.Thread(target=self._heartbeat, args=(claim, lost, done), daemon=True)
@@ -149,8 +163,8 @@ class Worker:
 
         checkpoint = Checkpoint(dict((job.result or {}).get(ENGINE_STATE) or {}), save)
         video_key = f"videos/{job.id}-{claim.token}.mp4"
+        started = time.perf_counter()
         try:
-            start = time.perf_counter()
             rendered = scenarios.render(
                 self.renderer,
                 JobSpec.from_dict(job.spec),
@@ -159,12 +173,16 @@ class Worker:
                 checkpoint=checkpoint,
                 job_id=job.id,
             )
+            render_s = time.perf_counter() - started
             log.info(
                 "job %s rendered in %.2f s: %s",
                 job.id,
-                time.perf_counter() - start,
+                render_s,
                 ", ".join(f"{k} {v:.2f}" for k, v in rendered.timings.items()),
             )
+            metrics.stage_seconds.labels(job.model, "render").observe(render_s)
+            for stage, seconds in rendered.timings.items():  # the stages the engine reports
+                metrics.stage_seconds.labels(job.model, stage).observe(seconds)
             result: dict[str, Any] = {
                 "duration": int(round(rendered.duration_s)),
                 "duration_s": rendered.duration_s,
@@ -176,7 +194,11 @@ class Worker:
             if rendered.details:
                 result[ENGINE_STATE] = rendered.details
             if rendered.withheld is None:
+                stored = time.perf_counter()
                 self.storage.put_file(video_key, rendered.path)
+                metrics.stage_seconds.labels(job.model, "store").observe(
+                    time.perf_counter() - stored
+                )
                 result["video_key"] = video_key
             else:  # done, but no video exists to store or link to (the contract's shape)
                 verdict = rendered.withheld
@@ -185,7 +207,9 @@ class Worker:
                 log.info(
                     "job %s withheld by moderation [%s] %s", job.id, verdict.stage, verdict.reason
                 )
-            if not self.store.complete(claim, result) and "video_key" in result:
+            if self.store.complete(claim, result):
+                self._finished(job, rendered, render_s, time.perf_counter() - started)
+            elif "video_key" in result:
                 self.storage.delete(video_key)  # another worker owns the job now
         except scenarios.Stall:
             self.store.park(claim)
@@ -195,13 +219,42 @@ class Worker:
             elif self.stopping.is_set():
                 self.store.release(claim)  # hand it back at once rather than wait for the lease
         except JobError as exc:
-            self.store.fail(claim, exc.code, exc.message)
+            if self.store.fail(claim, exc.code, exc.message):
+                self._failed(job, exc.code, exc.message)
         except Exception as exc:  # a bug or a broken input must fail this job, never the worker
             log.error("job %s failed:\n%s", job.id, traceback.format_exc())
-            self.store.fail(claim, INTERNAL_ERROR, f"rendering failed: {type(exc).__name__}")
+            message = f"rendering failed: {type(exc).__name__}"
+            if self.store.fail(claim, INTERNAL_ERROR, message):
+                self._failed(job, INTERNAL_ERROR, message)
         finally:
             done.set()
             heartbeat.join()
+
+    def _finished(self, job: Job, rendered: Rendered, render_s: float, total_s: float) -> None:
+        resolution = resolution_of(rendered.width, rendered.height)
+        metrics.jobs_done.labels(job.model, job.mode).inc()
+        metrics.render_seconds.labels(job.model, job.mode, resolution).observe(total_s)
+        metrics.render_fps.labels(job.model, job.mode, resolution).set(
+            rendered.duration_s * FPS / max(render_s, 1e-6)
+        )
+        if rendered.withheld is not None:
+            metrics.jobs_blocked.labels(job.model, job.mode, rendered.withheld.stage).inc()
+        logs.event(
+            log,
+            "job done",
+            job_id=job.id,
+            model=job.model,
+            mode=job.mode,
+            resolution=resolution,
+            seconds=rendered.duration_s,
+            cost_in_usd_ticks=rendered.cost_in_usd_ticks,
+            blocked=rendered.withheld is not None,
+            duration_ms=round(total_s * 1000, 1),
+        )
+
+    def _failed(self, job: Job, code: str, message: str) -> None:
+        metrics.jobs_failed.labels(job.model, job.mode, code).inc()
+        logs.event(log, "job failed", job_id=job.id, model=job.model, code=code, error=message)
 
     def _heartbeat(self, claim: Claim, lost: threading.Event, done: threading.Event) -> None:
         interval = self.store.lease_ttl / 3
@@ -225,6 +278,7 @@ def run_worker_process(worker: Worker, wake: Any, idle_poll: float) -> None:
     signal.signal(signal.SIGTERM, lambda *_: worker.drain())
     signal.signal(signal.SIGINT, lambda *_: worker.drain())
     worker.warm_up()
+    metrics.workers_alive.set(1)  # a live gauge: gone once the pool marks the process dead
     worker.run_forever(wake, idle_poll)
     if worker.draining.is_set():
         log.info("drained: worker %s exits", os.getpid())
@@ -247,7 +301,7 @@ def start_worker_process(parent_pid: int, devices: Sequence[str] = (), index: in
     if os.getppid() != parent_pid:  # the parent died before prctl took effect
         return False
     device = pin_device(devices, index)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logs.setup("info")  # in the server's format (it is in the environment)
     if device is not None:
         log.info("worker %d pinned to GPU %s (CUDA_VISIBLE_DEVICES=%s)", index, device, device)
     return True
@@ -325,6 +379,7 @@ class WorkerPool:
                         "worker %s exited with %s; starting another", proc.name, proc.exitcode
                     )
                     proc.join()
+                    metrics.process_died(proc.pid)
                     self.procs[n] = self._spawn(n)
 
     def stop(self, timeout: float | None = None) -> None:
@@ -346,3 +401,4 @@ class WorkerPool:
             if proc.is_alive():
                 proc.kill()
                 proc.join()
+            metrics.process_died(proc.pid)

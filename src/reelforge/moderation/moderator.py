@@ -12,6 +12,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from reelforge.core import metrics
 from reelforge.core.errors import MODERATION_UNAVAILABLE, InputError, JobError
 from reelforge.engines.base import Clip, RenderRequest
 from reelforge.moderation.frames import Watched, video_samples
@@ -93,6 +94,7 @@ class Moderator:
         """The prompt, then the pictures the request carries (pinned frames, references)."""
         if self.policy.runs("prompt"):
             reason = self._guarded("prompt", lambda: self.text.check(request.prompt))
+            _counted("prompt", bool(reason))
             if reason:
                 return Verdict("prompt", reason)
         pinned = [("image", request.image), ("last_frame", request.last_frame)]
@@ -164,7 +166,14 @@ class Moderator:
             stage.replace("_", " "),
             lambda: first_over(self.detector().labels, thresholds, scores()),
         )
+        _counted(stage, hit is not None)
         if hit is None:
             return None
         n, label, score = hit
         return Verdict(stage, f"{name(n)}: {label} {score:.2f} >= {thresholds[label]}")
+
+
+def _counted(stage: str, blocked: bool) -> None:
+    metrics.moderation_checks.labels(stage).inc()
+    if blocked:
+        metrics.moderation_blocks.labels(stage).inc()
