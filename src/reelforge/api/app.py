@@ -22,6 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from reelforge.api import openapi
 from reelforge.api.auth import KeyChecker
 from reelforge.api.journal import Journal, JournalMiddleware
 from reelforge.api.middleware import Observed, RateHeaders
@@ -188,4 +189,5 @@ def create_app(
         async def root() -> RedirectResponse:
             return RedirectResponse("/playground/")
 
+    openapi.install(app)
     return app

@@ -6,7 +6,7 @@ Unknown fields are ignored, as xAI does. Aliases: `image_url` for `image` (top l
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
@@ -177,3 +177,116 @@ class UsageOut(BaseModel):
     total: UsageTotals
     group_by: str | None = None
     data: list[UsageGroup] | None = None
+
+
+class ErrorOut(BaseModel):
+    """Every refusal: an HTTP error status with this body."""
+
+    code: str = Field(description="e.g. invalid-argument, unauthenticated, resource-exhausted")
+    error: str = Field(description="what is wrong, naming the field")
+
+
+class CreatedOut(BaseModel):
+    request_id: str
+
+
+class PendingOut(BaseModel):
+    """202 while a job is queued or rendering."""
+
+    status: Literal["pending"]
+    progress: int = Field(ge=0, le=100)
+    queue_position: int | None = Field(None, ge=1, description="Reelforge's own: while queued")
+
+
+class VideoOut(BaseModel):
+    url: str = Field(description="empty when moderation withheld the video")
+    duration: int
+    respect_moderation: bool
+
+
+class UsageCost(BaseModel):
+    cost_in_usd_ticks: int
+
+
+class JobErrorOut(BaseModel):
+    code: str
+    message: str
+
+
+class DoneOut(BaseModel):
+    status: Literal["done"]
+    progress: Literal[100]
+    model: str
+    video: VideoOut
+    usage: UsageCost
+
+
+class FailedOut(BaseModel):
+    status: Literal["failed"]
+    model: str
+    error: JobErrorOut
+
+
+class ExpiredOut(BaseModel):
+    status: Literal["expired"]
+    model: str
+
+
+FinishedOut = DoneOut | FailedOut | ExpiredOut
+
+
+class VideoItemOut(BaseModel):
+    request_id: str
+    status: Literal["pending", "done", "failed", "expired"]
+    model: str
+    created_at: int
+    progress: int
+    video: VideoOut | None = None
+    usage: UsageCost | None = None
+    error: JobErrorOut | None = None
+
+
+class VideoListOut(BaseModel):
+    object: Literal["list"]
+    data: list[VideoItemOut]
+    has_more: bool
+
+
+class ModelOut(BaseModel):
+    id: str
+    object: Literal["model"]
+    owned_by: str
+    aliases: list[str]
+    modes: list[str]
+    resolutions: list[str]
+    aspect_ratios: list[str]
+    durations: dict[str, list[float]]
+    max_reference_images: int
+    max_keyframes: int
+    max_reference_audios: int
+
+
+class ModelListOut(BaseModel):
+    models: list[ModelOut]
+
+
+class FileOut(BaseModel):
+    id: str
+    object: Literal["file"]
+    bytes: int
+    created_at: int
+    filename: str | None
+    purpose: str | None
+    expires_at: int | None = None
+
+
+class FileListOut(BaseModel):
+    object: Literal["list"]
+    data: list[FileOut]
+    has_more: bool
+
+
+class FileDeletedOut(BaseModel):
+    id: str
+    object: Literal["file"]
+    deleted: Literal[True]
