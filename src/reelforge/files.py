@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from reelforge.core.errors import ApiError, invalid
+from reelforge.core.units import whole_number
 from reelforge.storage.base import Storage
 
 MiB = 1024 * 1024
@@ -89,8 +90,8 @@ def parse_expires_after(raw: Any) -> int | None:
     """`expires_after` in seconds (int or digit string), 3600 to 2592000; None: never expires."""
     if raw is None or raw == "":
         return None
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw.strip())
+    if isinstance(raw, str) and whole_number(raw) is not None:
+        raw = whole_number(raw)
     if not isinstance(raw, int) or isinstance(raw, bool):
         raise invalid("expires_after", f"must be a whole number of seconds, got {raw!r}")
     if not MIN_EXPIRES_AFTER <= raw <= MAX_EXPIRES_AFTER:

@@ -68,6 +68,8 @@ def post(server: Server, key: str, body: dict | None = None) -> httpx.Response:
 def test_key_lifecycle_and_identity(cluster):
     secret = cluster.new_key("carol")
     assert secret.startswith("rf-")
+    twice = cluster.cli("keys", "create", "--name", "carol")
+    assert twice.returncode == 1 and "a key named 'carol' exists" in twice.stderr
     listed = cluster.cli("keys", "list", "--json")
     (carol,) = [k for k in json.loads(listed.stdout) if k["name"] == "carol"]
     assert secret not in listed.stdout and carol["id"].startswith("key_")

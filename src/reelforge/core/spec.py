@@ -15,6 +15,7 @@ from typing import Any
 from reelforge.core.catalog import Catalog, Model
 from reelforge.core.enums import Kind, Mode
 from reelforge.core.errors import ApiError, invalid
+from reelforge.core.units import whole_number
 
 GENERATION, EDIT, EXTENSION = Kind.GENERATION, Kind.EDIT, Kind.EXTENSION
 DEFAULT_DURATION = {GENERATION: 8, EXTENSION: 6}
@@ -136,8 +137,8 @@ def _duration(raw: Any, default: int, limits: tuple[float, float], what: str) ->
         value = raw
     elif isinstance(raw, float) and raw.is_integer():
         value = int(raw)
-    elif isinstance(raw, str) and raw.strip().isdigit():
-        value = int(raw.strip())
+    elif isinstance(raw, str) and whole_number(raw) is not None:
+        value = whole_number(raw)
     else:
         raise invalid("duration", f"must be a whole number of seconds, got {raw!r}")
     low, high = limits

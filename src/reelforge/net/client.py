@@ -11,6 +11,7 @@ import httpx
 
 from reelforge.core.errors import InputError
 from reelforge.core.units import human_bytes as _human
+from reelforge.core.units import whole_number
 from reelforge.net.policy import (
     FetchPolicy,
     Target,
@@ -48,7 +49,7 @@ async def _get_once(
         if not 200 <= status < 300:
             return status, None, b""
         declared = response.headers.get("content-length")
-        if declared is not None and declared.strip().isdigit() and int(declared) > max_bytes:
+        if declared is not None and (whole_number(declared) or 0) > max_bytes:
             raise InputError(field, f"file is larger than the {_human(max_bytes)} limit")
         body = bytearray()
         async for chunk in response.aiter_bytes():

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlencode
 
+from reelforge.core.units import whole_number
 from reelforge.storage.base import check_key
 
 
@@ -110,8 +111,9 @@ class LocalStorage:
 
     def verify(self, key: str, expires: str | None, signature: str | None) -> bool:
         """True when the signature matches and the URL has not expired."""
-        if not expires or not signature or not expires.isdigit():
+        when = whole_number(expires or "")
+        if when is None or not signature:
             return False
-        if not hmac.compare_digest(self._signature(key, int(expires)), signature):
+        if not hmac.compare_digest(self._signature(key, when), signature):
             return False
-        return int(expires) >= time.time()
+        return when >= time.time()

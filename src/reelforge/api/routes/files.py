@@ -13,6 +13,7 @@ from starlette.datastructures import UploadFile
 
 from reelforge.api.routes import Owner
 from reelforge.core.errors import ApiError, invalid
+from reelforge.core.units import whole_number
 from reelforge.files import MAX_FILE_BYTES, MAX_LIST, FileStore
 
 _MULTIPART_OVERHEAD = 1024 * 1024  # room for boundaries, part headers and the text fields
@@ -45,7 +46,7 @@ def router(files: FileStore, owner: Owner, tmp_dir: Path) -> APIRouter:
     async def upload_file(request: Request) -> JSONResponse:
         who = owner(request)
         declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > MAX_FILE_BYTES + _MULTIPART_OVERHEAD:
+        if (whole_number(declared) or 0) > MAX_FILE_BYTES + _MULTIPART_OVERHEAD:
             raise ApiError(413, f"file: is larger than the {MAX_FILE_BYTES // 2**20} MiB limit")
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise invalid("body", "must be multipart/form-data with a 'file' part")

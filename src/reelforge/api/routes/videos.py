@@ -18,6 +18,7 @@ from reelforge.core.enums import Status
 from reelforge.core.errors import invalid
 from reelforge.core.scenario import BODY_FIELD, HEADER
 from reelforge.core.spec import EDIT, EXTENSION, GENERATION
+from reelforge.core.units import whole_number
 from reelforge.service import VideoService
 
 MAX_WAIT_S = 60  # longest long poll (`?wait=`)
@@ -44,9 +45,9 @@ def _wait_seconds(raw: str) -> float:
 
 
 def _limit(raw: str) -> int:
-    if not raw.strip().isdigit():
+    if (limit := whole_number(raw)) is None:
         raise invalid("limit", f"must be a whole number; got {raw!r}")
-    return int(raw)
+    return limit
 
 
 def router(service: VideoService, owner: Owner, watcher: JobWatcher) -> APIRouter:

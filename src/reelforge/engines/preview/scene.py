@@ -10,6 +10,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from reelforge.core.units import whole_number
+
 from .palette import Palette, choose_palette, subject_colour
 
 RGB = tuple[int, int, int]
@@ -329,8 +331,8 @@ def _count_before(words: list[str], i: int) -> int:
         if i - back < 0:
             break
         word = words[i - back]
-        if word.isdigit():
-            return max(1, min(_MAX_PER_KIND, int(word)))
+        if (count := whole_number(word)) is not None:
+            return max(1, min(_MAX_PER_KIND, count))
         if word in _NUMBERS:
             return _NUMBERS[word]
     return 0
