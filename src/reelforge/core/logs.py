@@ -43,15 +43,22 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """The classic line, with the event's fields appended as key=value."""
+    """The classic line, with the event's fields appended as key=value; a value with spaces or
+    control characters (a client's path, say) is quoted, so it cannot forge a line of its own."""
 
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        fields = _fields(record)
-        return line + "".join(f" {k}={v}" for k, v in fields.items()) if fields else line
+        return line + "".join(f" {k}={_shown(v)}" for k, v in _fields(record).items())
+
+
+def _shown(value: Any) -> str:
+    text = str(value)
+    if text and text.isprintable() and " " not in text and '"' not in text:
+        return text
+    return json.dumps(text)
 
 
 def setup(level: str = "info", fmt: str | None = None) -> None:
