@@ -485,4 +485,5 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.command in ("keys", "usage"):
         sys.exit(server_commands.admin(args, settings_from(args)))
-    server_commands.run(args.command, settings_from(args), args.log_level, args.log_format)
+    log_format = getattr(args, "log_format", "text")  # (migrate has no such option)
+    server_commands.run(args.command, settings_from(args), args.log_level, log_format)
