@@ -129,7 +129,7 @@ def create_app(
         app.add_middleware(JournalMiddleware, journal=journal)
         app.include_router(journal_router(journal, service))
     app.add_middleware(RateHeaders)
-    app.add_middleware(Observed, name_of=keys.name_of)  # outermost: sees every answer
+    app.add_middleware(Observed)  # outermost: sees every answer
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:

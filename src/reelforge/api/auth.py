@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from reelforge.core import logs
 from reelforge.core.errors import ApiError
 from reelforge.jobs.keys import ApiKey, KeyStore
 
@@ -44,6 +45,12 @@ class KeyChecker:
         return self.identify(authorization).owner
 
     def identify(self, authorization: str | None) -> Identity:
+        """The caller; its key's name also goes into the request's log fields."""
+        identity = self._identify(authorization)
+        logs.tag(key=identity.name)
+        return identity
+
+    def _identify(self, authorization: str | None) -> Identity:
         scheme, _, key = (authorization or "").partition(" ")
         key = key.strip()
         if scheme.lower() != "bearer" or not key:
@@ -59,13 +66,6 @@ class KeyChecker:
         if self.open:
             return Identity(digest, f"open-{digest[:8]}")
         raise ApiError(401, "incorrect API key provided")
-
-    def name_of(self, authorization: str | None) -> str | None:
-        """The key's name for logs, or None when the header names no valid key."""
-        try:
-            return self.identify(authorization).name
-        except ApiError:
-            return None
 
     def _lookup(self, key: str, digest: str) -> ApiKey | None:
         if self._managed is None:

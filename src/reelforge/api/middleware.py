@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -50,12 +49,11 @@ class Observed:
     """Every HTTP request: an `x-request-id` (the client's, if it sent a sane one), the request
     counter and latency histogram by route template, and one log event when it is answered.
 
-    The key's name (never the secret) goes into the request's log fields, which the service's
-    and the store's own log events during the request share."""
+    The request's log fields start with its id; authentication adds the key's name (never the
+    secret) and the service the job it created, and every log event during the request has them."""
 
-    def __init__(self, app: ASGIApp, name_of: Callable[[str | None], str | None]):
+    def __init__(self, app: ASGIApp):
         self.app = app
-        self.name_of = name_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,8 +63,7 @@ class Observed:
         request_id = headers.get("x-request-id", "")
         if not (0 < len(request_id) <= 128 and request_id.isprintable()):
             request_id = uuid.uuid4().hex
-        fields = {"request_id": request_id, "key": self.name_of(headers.get("authorization"))}
-        token = request_fields.set(fields)
+        token = request_fields.set({"request_id": request_id})
         status = 500  # unless a response starts
 
         async def send_observed(message: Message) -> None:
