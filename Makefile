@@ -50,6 +50,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_memory.py
 	$(BIN)/python bench/bench_client_overhead.py
 	$(BIN)/python bench/bench_scale_out.py
+	$(BIN)/python bench/bench_load.py
 
 # The GPU benchmark (bench/gpu/bench_wan_speed.py): on a machine with CUDA torch, transformers and
 # peft; what else it needs comes from .wheels/ (see `wheelhouse`). Under 8 minutes on one H200.
