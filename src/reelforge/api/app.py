@@ -176,7 +176,8 @@ def create_app(
         return keys.owner(request.headers.get("authorization"))
 
     # First, so that it sees each request before the xAI routes (see api/openai/routes.py).
-    app.include_router(openai_router(OpenAIVideos(service), owner))
+    openai_api = openai_router(OpenAIVideos(service), owner)
+    app.include_router(openai_api)
     app.include_router(videos.router(service, owner, watcher))
     app.include_router(models.router(catalog, owner))
     app.include_router(files.router(files_store, owner, tmp_dir))
@@ -189,5 +190,5 @@ def create_app(
         async def root() -> RedirectResponse:
             return RedirectResponse("/playground/")
 
-    openapi.install(app)
+    openapi.install(app, openai_api)
     return app

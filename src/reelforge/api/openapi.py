@@ -4,15 +4,17 @@ in the contract's `{code, error}` shape.
 Routes answer with JSONResponse (the contract's 200/202 split needs it), so FastAPI cannot see
 their bodies; the table below says what each returns. Refusals are added by rule, so a route
 added later is described correctly without an entry of its own: every operation may answer 400,
-401, 404 and 422; a POST or DELETE also 409 and 413; a POST under /v1/videos (a create) also 429
-with Retry-After, and its 200 carries the x-ratelimit-* headers.
+401, 404 and 422 (a GET also 403: signed URLs); a POST or DELETE also 409 and 413; a POST under
+/v1/videos (a create) also 429 with Retry-After, and its 200 carries the x-ratelimit-* headers.
+The OpenAI surface's routes refuse in OpenAI's `{"error": {...}}` shape (or the xAI one, for the
+xAI-shaped requests they pass on).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import TypeAdapter
 
@@ -26,7 +28,7 @@ SUCCESS: dict[tuple[str, str], dict[str, Any]] = {
     ("post", "/v1/videos/generations"): {"200": s.CreatedOut},
     ("post", "/v1/videos/edits"): {"200": s.CreatedOut},
     ("post", "/v1/videos/extensions"): {"200": s.CreatedOut},
-    ("get", "/v1/videos"): {"200": s.VideoListOut},
+    ("get", "/v1/video-requests"): {"200": s.VideoListOut},
     ("get", "/v1/videos/{request_id}"): {"200": s.FinishedOut, "202": s.PendingOut},
     ("get", "/v1/videos/{request_id}/events"): {"200": ("text/event-stream", {"type": "string"})},
     ("delete", "/v1/videos/{request_id}"): {"200": s.FinishedOut},
@@ -45,6 +47,7 @@ SUCCESS: dict[tuple[str, str], dict[str, Any]] = {
 ERRORS = {
     "400": "Invalid value (the message names the field)",
     "401": "Missing, wrong or revoked API key",
+    "403": "A signed URL that is invalid or has expired",
     "404": "Unknown id or model, or another key's",
     "409": "Conflict: an Idempotency-Key reused, or the job already finished",
     "413": "Request body or input over its size limit",
@@ -62,8 +65,15 @@ RATE_HEADERS = {
 }
 
 
-def install(app: FastAPI) -> None:
-    """Make `app.openapi()` (and so /openapi.json) the complete document, built once."""
+def install(app: FastAPI, openai_api: APIRouter | None = None) -> None:
+    """Make `app.openapi()` (and so /openapi.json) the complete document, built once.
+
+    `openai_api`'s routes refuse in OpenAI's error shape, not the xAI contract's."""
+    openai = {
+        (method.lower(), route.path)
+        for route in (openai_api.routes if openai_api is not None else [])
+        for method in getattr(route, "methods", ())
+    }
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -73,14 +83,18 @@ def install(app: FastAPI) -> None:
                     version=app.version,
                     description=app.description,
                     routes=app.routes,
-                )
+                ),
+                openai,
             )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def complete(doc: dict[str, Any]) -> dict[str, Any]:
+def complete(
+    doc: dict[str, Any],
+    openai: set[tuple[str, str]] = frozenset(),  # type: ignore[assignment]
+) -> dict[str, Any]:
     doc.setdefault("components", {})["securitySchemes"] = {
         "apiKey": {"type": "http", "scheme": "bearer", "description": "Bearer <API key>"}
     }
@@ -88,13 +102,17 @@ def complete(doc: dict[str, Any]) -> dict[str, Any]:
     components = doc["components"].setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):  # our 422 is an ErrorOut
         components.pop(name, None)
-    error = _schema(s.ErrorOut, components)
+    xai_error = _schema(s.ErrorOut, components)
+    # The OpenAI routes hand requests shaped for the xAI API (JSON bodies, xAI ids) on to the
+    # xAI handlers, so either shape may come back from them.
+    openai_error = {"anyOf": [_schema(s.OpenAIErrorOut, components), xai_error]}
     for path, operations in doc.get("paths", {}).items():
         for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             for status, body in SUCCESS.get((method, path), {}).items():
                 responses[status] = _success(status, body, components, responses.get(status))
             creates = method == "post" and path.startswith("/v1/videos")
+            error = openai_error if (method, path) in openai else xai_error
             for status in _refusals(method, creates):
                 responses[status] = {
                     "description": ERRORS[status],
@@ -114,7 +132,7 @@ def complete(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _refusals(method: str, creates: bool) -> list[str]:
-    codes = ["400", "401", "404", "422"]
+    codes = ["400", "401", "404", "422"] + (["403"] if method == "get" else [])
     if method in ("post", "delete"):
         codes += ["409", "413"]
     return codes + (["429"] if creates else [])

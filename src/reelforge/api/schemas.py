@@ -290,3 +290,16 @@ class FileDeletedOut(BaseModel):
     id: str
     object: Literal["file"]
     deleted: Literal[True]
+
+
+class OpenAIErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class OpenAIErrorOut(BaseModel):
+    """The OpenAI Videos API's refusals (its own routes): `{"error": {...}}`."""
+
+    error: OpenAIErrorBody
