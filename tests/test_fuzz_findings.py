@@ -20,8 +20,9 @@ def test_whole_numbers_accept_what_int_reads():
 
 
 def test_awkward_numbers_are_400s_not_500s(backend):  # noqa: F811
-    listing, duration, upload = call(
+    listing, openai_listing, duration, upload = call(
         backend,
+        ("GET", "/v1/video-requests", {"params": {"limit": "²"}}),
         ("GET", "/v1/videos", {"params": {"limit": "²"}}),
         ("POST", "/v1/videos/generations", {"json": {"prompt": "a cat", "duration": "²"}}),
         (
@@ -31,5 +32,6 @@ def test_awkward_numbers_are_400s_not_500s(backend):  # noqa: F811
         ),
     )
     assert listing.status_code == 400 and listing.json()["error"].startswith("limit:")
+    assert openai_listing.status_code == 400  # (in OpenAI's error shape)
     assert duration.status_code == 400 and duration.json()["error"].startswith("duration:")
     assert upload.status_code == 400 and upload.json()["error"].startswith("expires_after:")

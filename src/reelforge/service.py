@@ -30,6 +30,7 @@ from reelforge.core.enums import Status
 from reelforge.core.errors import ApiError, InputError, invalid
 from reelforge.core.pricing import max_cost_ticks
 from reelforge.core.spec import InputRef, JobSpec, VideoRequest, build_spec, check_input_video
+from reelforge.core.units import whole_number
 from reelforge.files import FileStore
 from reelforge.jobs import janitor, usage
 from reelforge.jobs.cost import job_cost
@@ -594,10 +595,13 @@ class VideoService:
     def signed_thumbnail(self, job_id: str, expires: str | None, signature: str | None) -> str:
         """The storage key of a job's thumbnail, for a URL `_thumbnail_url` signed; 403 when
         the signature is wrong or has lapsed, 404 once the video is gone."""
-        valid = bool(expires and expires.isdigit() and signature) and hmac.compare_digest(
-            self._thumbnail_signature(job_id, int(expires or 0)), signature or ""
+        when = whole_number(expires or "")
+        valid = (
+            when is not None
+            and bool(signature)
+            and hmac.compare_digest(self._thumbnail_signature(job_id, when), signature or "")
         )
-        if not valid or int(expires or 0) < time.time():
+        if not valid or (when or 0) < time.time():
             raise ApiError(403, "this URL is invalid or has expired")
         job = self.store.get(job_id)
         key = (job.result or {}).get("video_key") if job is not None else None

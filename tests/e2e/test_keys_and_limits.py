@@ -83,7 +83,7 @@ def test_key_lifecycle_and_identity(cluster):
     again = cluster.new_key("carol")  # the same name again: a new identity
     with cluster.a.client(again) as client:
         assert client.get(f"/v1/videos/{job}").status_code == 404
-        assert client.get("/v1/videos").json()["data"] == []
+        assert client.get("/v1/video-requests").json()["data"] == []
     assert post(cluster.a, "not-a-key").status_code == 401  # managed keys close the open mode
     assert post(cluster.a, KEY).status_code == 200  # --api-key keys keep working, unlimited
 
@@ -99,7 +99,7 @@ def test_rate_limit_across_replicas_over_http(cluster):
     assert "3 requests per minute" in refused.json()["error"]
     assert 1 <= int(refused.headers["retry-after"]) <= 20
     with cluster.b.client(secret) as client:  # the refused request created nothing
-        assert len(client.get("/v1/videos").json()["data"]) == 3
+        assert len(client.get("/v1/video-requests").json()["data"]) == 3
 
 
 def test_xai_sdk_sees_resource_exhausted(cluster):

@@ -27,6 +27,7 @@ from reelforge.api.openai.bodies import FORMS, order_from, read_body, remix_orde
 from reelforge.api.openai.errors import OpenAIRoute
 from reelforge.core.errors import invalid
 from reelforge.core.scenario import HEADER
+from reelforge.core.units import whole_number
 from reelforge.jobs.store import DONE, EXPIRED
 from reelforge.jobs.webhooks import NOTHING, Delivery, message_id
 from reelforge.jobs.webhooks import Message as WebhookMessage
@@ -130,9 +131,9 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
 
 
 def _limit(raw: str) -> int:
-    if not raw.strip().isdigit():
+    if (limit := whole_number(raw)) is None:
         raise invalid("limit", f"must be a whole number; got {raw!r}")
-    return int(raw)
+    return limit
 
 
 def openai_router(videos: OpenAIVideos, owner: Callable[[Request], str]) -> APIRouter:

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from reelforge.api.journal import Journal
 from reelforge.core.errors import invalid
+from reelforge.core.units import whole_number
 from reelforge.service import VideoService
 
 
@@ -14,9 +15,9 @@ def journal_router(journal: Journal, service: VideoService) -> APIRouter:
 
     @api.get("/_reelforge/requests", summary="The API calls received (after id `since`)")
     def list_requests(since: str = "0") -> dict:
-        if not since.strip().isdigit():
+        if (after := whole_number(since)) is None:
             raise invalid("since", f"must be an entry id (a whole number); got {since!r}")
-        return {"object": "list", "data": journal.since(int(since))}
+        return {"object": "list", "data": journal.since(after)}
 
     @api.delete(
         "/_reelforge/requests",

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import httpx
 
 from reelforge.core.errors import INVALID_ARGUMENT, PERMISSION_DENIED, SERVICE_UNAVAILABLE, JobError
+from reelforge.core.units import whole_number
 
 T = TypeVar("T")
 
@@ -35,8 +36,8 @@ REFUSAL_CODES = {401: PERMISSION_DENIED, 403: PERMISSION_DENIED}
 def retry_after(response: httpx.Response, default: float) -> float:
     """Seconds the upstream asked us to wait: delta-seconds or an HTTP date; else `default`."""
     value = response.headers.get("retry-after", "").strip()
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER_S)
+    if (seconds := whole_number(value)) is not None:
+        return min(float(seconds), MAX_RETRY_AFTER_S)
     try:
         when = email.utils.parsedate_to_datetime(value).timestamp()
     except (TypeError, ValueError, IndexError):
