@@ -15,6 +15,7 @@ from reelforge.api.app import create_app
 from reelforge.api.auth import KeyChecker
 from reelforge.config import Settings
 from reelforge.jobs.worker import Worker
+from reelforge.media import previews
 from reelforge.server import Backend, open_backend
 
 AUTH = {"Authorization": "Bearer in-process"}
@@ -113,6 +114,8 @@ def test_a_job_from_create_to_done_through_an_in_process_worker(backend):
         backend.settings, backend.store, backend.storage, backend.catalog, backend.policy
     )
     assert worker.run_once()
+    # the poster was written with the video, before anyone asked for it
+    assert backend.storage.exists(previews.key(job, previews.THUMBNAIL))
     done, listed, cancel = call(
         backend,
         ("GET", f"/v1/videos/{job}", {}),

@@ -612,7 +612,7 @@ class VideoService:
     def preview(self, job_id: str, video_key: str, name: str) -> str:
         """The storage key of a still kept beside the video (`previews.THUMBNAIL` or
         `previews.SPRITESHEET`), made from it the first time it is asked for."""
-        key = f"previews/{job_id}/{name}"
+        key = previews.key(job_id, name)
         if self.storage.exists(key):
             return key
         make = previews.MAKERS[name]

@@ -32,6 +32,7 @@ from reelforge.jobs import scenarios
 from reelforge.jobs.render import InputLoader, Rendered, Renderer
 from reelforge.jobs.store import Claim, Job, JobStore
 from reelforge.jobs.wakeup import JobListener, can_notify
+from reelforge.media import previews
 from reelforge.moderation.moderator import Moderator
 from reelforge.moderation.policy import Policy
 from reelforge.net.policy import FetchPolicy
@@ -195,7 +196,11 @@ class Worker:
                 result[ENGINE_STATE] = rendered.details
             if rendered.withheld is None:
                 stored = time.perf_counter()
-                self.storage.put_file(video_key, rendered.path)
+                # The poster is written with the video, so a listing's thumbnails never wait
+                # on a decode; the spritesheet is made on first request.
+                poster = previews.thumbnail(str(rendered.path))
+                self.storage.put_bytes(previews.key(job.id, previews.THUMBNAIL), poster)
+                self.storage.put_file(video_key, rendered.path)  # (moves the file)
                 metrics.stage_seconds.labels(job.model, "store").observe(
                     time.perf_counter() - stored
                 )

@@ -26,6 +26,11 @@ JPEG_QUALITY = 85
 THUMBNAIL, SPRITESHEET = "thumbnail.webp", "spritesheet.jpg"  # their names beside the video
 
 
+def key(job_id: str, name: str) -> str:
+    """Where a job's still `name` is kept in storage (the janitor removes the folder)."""
+    return f"previews/{job_id}/{name}"
+
+
 def thumbnail(path: str) -> bytes:
     """The first frame at full size, as WebP."""
     info = probe_video(path, "video")
