@@ -36,7 +36,7 @@ from reelforge.core.catalog import Catalog, CatalogError
 from reelforge.engines import check_catalog, check_machine, check_upstreams
 from reelforge.files import FileStore
 from reelforge.jobs import janitor
-from reelforge.jobs.store import JobStore
+from reelforge.jobs.store import JobStore, create_engine
 from reelforge.jobs.webhooks import Delivery, DeliveryQueue, Message, WebhookDispatcher
 from reelforge.jobs.worker import (
     Worker,
@@ -169,9 +169,7 @@ class _RoleLock:
                 self._file = None
                 return False
         if self._engine is None:
-            self._engine = sa.create_engine(
-                self.url.replace("postgresql://", "postgresql+psycopg://", 1), poolclass=sa.NullPool
-            )
+            self._engine = create_engine(self.url, pooled=False)
         conn = self._engine.connect()
         key = zlib.crc32(f"reelforge:{self.name}".encode())
         if conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():

@@ -145,9 +145,10 @@ def _job(row: sa.Row) -> Job:
     return Job(**{f: m[f] for f in Job.__dataclass_fields__})
 
 
-def create_engine(url: str) -> Engine:
+def create_engine(url: str, *, pooled: bool = True) -> Engine:
     """An engine for `url`; SQLite gets WAL and a busy timeout so API and workers share the file.
-    A bare `postgresql://` URL means psycopg 3 (the `[postgres]` extra), not psycopg2."""
+    A bare `postgresql://` URL means psycopg 3 (the `[postgres]` extra), not psycopg2.
+    `pooled=False`: closing a connection really ends its session (and its advisory locks)."""
     parsed = sa.engine.make_url(url)
     if parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
@@ -162,6 +163,8 @@ def create_engine(url: str) -> Engine:
             cur.close()
 
         return engine
+    if not pooled:
+        return sa.create_engine(url, poolclass=sa.NullPool)
     return sa.create_engine(url, pool_pre_ping=True)
 
 
