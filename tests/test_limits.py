@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 
 import pytest
 
@@ -141,6 +142,26 @@ def test_a_finished_job_counts_at_its_actual_cost(replicas):
     blocked = store.claim()  # a blocked job under charge_blocked = false records 0
     assert store.complete(blocked, {"duration": 2, "duration_s": 2.0, "cost_in_usd_ticks": 0})
     services[1].create(owner, GENERATION, request())
+
+
+def test_a_deleted_job_still_counts(replicas):
+    """Deleting a finished job hides it from every view, not from spend or usage."""
+    services = replicas()
+    store = services[0].store
+    owner = managed(services[0], "deleter", budget_ticks=TWO_SECONDS_480P)
+    first = services[0].create(owner, GENERATION, request())
+    claim = store.claim()
+    assert store.complete(claim, {"duration_s": 2.0, "cost_in_usd_ticks": TWO_SECONDS_480P})
+    services[1].delete(owner, first)
+    assert store.get(first) is None and store.list(owner, limit=10) == []
+    with pytest.raises(ApiError):  # deleted twice: it is gone
+        services[0].delete(owner, first)
+    with pytest.raises(ApiError, match="spend limit"):
+        services[0].create(owner, GENERATION, request())
+    rows = store.usage_rows([owner], 0.0, time.time() + 1, expired_before=0.0)
+    assert [(r.status, r.cost_ticks, r.output_seconds) for r in rows] == [
+        ("done", TWO_SECONDS_480P, 2.0)
+    ]
 
 
 def test_the_global_queue_cap_counts_every_key(replicas):

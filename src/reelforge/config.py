@@ -35,7 +35,6 @@ class Settings:
     migrate: bool = True  # upgrade the database schema at start (else refuse if it is behind)
     max_body_bytes: int = 100 * 1024 * 1024
     playground: bool = True  # serve the web playground at /playground (`/` redirects there)
-    max_pending_per_key: int = 0  # queued + rendering jobs one key may have; 0: no limit
     idempotency_ttl: float = DAY  # how long an Idempotency-Key answers with the same job
     webhook_url: str | None = None  # server-wide default for jobs that name none
     webhook_secret: str | None = None  # default: one generated once in the data dir

@@ -177,7 +177,6 @@ class VideoService:
             if (earlier := self._replay(owner, idempotency_key, fingerprint)) is not None:
                 return earlier
         chosen = self._scenario(owner, scenario, scenario_field, idempotency_key, fingerprint)
-        self._check_pending_cap(owner)
         spec = build_spec(kind, request, self.catalog)
         spec = dataclasses.replace(
             spec,
@@ -264,15 +263,6 @@ class VideoService:
         except InputError as exc:
             raise invalid(exc.field, exc.message) from None
         return job_cost(model, spec, info)
-
-    def _check_pending_cap(self, owner: str) -> None:
-        cap = self.settings.max_pending_per_key
-        if cap and self.store.pending_count(owner) >= cap:
-            raise ApiError(
-                429,
-                f"this key already has {cap} pending video requests (the server's limit); "
-                "wait for one to finish",
-            )
 
     # --- limits ---------------------------------------------------------------------------
 

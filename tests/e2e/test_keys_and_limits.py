@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import grpc
@@ -196,3 +197,29 @@ def test_usage_totals_equal_the_jobs_costs(cluster):
     assert json.loads(report.stdout)["total"] == total
     text = cluster.cli("usage", "--key", "metered")
     assert str(sum(costs)) in text.stdout.splitlines()[-1]
+
+
+def test_deleting_a_video_keeps_its_cost(cluster):
+    """An OpenAI-surface DELETE removes the video from every view, but not from usage or from
+    the key's spend: deleting finished videos wins no budget back."""
+    secret = cluster.new_key("deleter")
+    body = {"prompt": "a cat", "seconds": "4", "size": "848x480", "model": "grok-imagine-video"}
+    with cluster.a.client(secret) as client:
+        video = client.post("/v1/videos", json=body).json()["id"]
+        deadline = time.monotonic() + 120
+        while client.get(f"/v1/videos/{video}").json()["status"] != "completed":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        spent = client.get("/v1/usage").json()["total"]
+        assert spent["jobs"]["done"] == 1 and spent["cost_in_usd_ticks"] > 0
+        assert client.delete(f"/v1/videos/{video}").json()["deleted"] is True
+        assert client.get(f"/v1/videos/{video}").status_code == 404
+        assert client.get("/v1/videos").json()["data"] == []
+        assert client.get("/v1/usage").json()["total"] == spent
+    budget = Decimal(spent["cost_in_usd_ticks"]) / 10**10  # exactly what the deleted one cost
+    updated = cluster.cli("keys", "update", "deleter", "--budget-usd", str(budget))
+    assert updated.returncode == 0, updated.stderr
+    time.sleep(1.1)  # replicas trust a key lookup for up to a second
+    with cluster.b.client(secret) as client:
+        refused = client.post("/v1/videos", json=body)
+    assert refused.status_code == 429 and "spend limit" in refused.text

@@ -197,13 +197,6 @@ def _serve_parser(sub: argparse._SubParsersAction, backend: argparse.ArgumentPar
         help="do not serve the web playground at /playground",
     )
     p.add_argument(
-        "--max-pending-per-key",
-        type=int,
-        default=0,
-        metavar="N",
-        help="queued and rendering jobs one key may have; more is a 429 (default 0: no limit)",
-    )
-    p.add_argument(
         "--scenarios",
         action="store_true",
         help="for test suites: honour the Reelforge-Scenario header (failures on demand) and "
@@ -225,9 +218,10 @@ def _serve_parser(sub: argparse._SubParsersAction, backend: argparse.ArgumentPar
     )
     limits.add_argument(
         "--default-max-pending",
-        type=_positive,
+        "--max-pending-per-key",  # its name before managed keys; the same limit
+        type=_count_or_unlimited,
         metavar="N",
-        help="queued or rendering jobs per key",
+        help="queued or rendering jobs per key (0: no limit)",
     )
     limits.add_argument(
         "--default-budget-usd",
@@ -269,6 +263,10 @@ def _positive(raw: str) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {raw!r}")
     return int(raw)
+
+
+def _count_or_unlimited(raw: str) -> int | None:
+    return None if raw == "0" else _positive(raw)
 
 
 def _usd(raw: str) -> int:

@@ -54,6 +54,9 @@ jobs = sa.Table(
     sa.Column("reserved_ticks", sa.BigInteger),
     sa.Column("cost_ticks", sa.BigInteger),
     sa.Column("output_seconds", sa.Float),
+    # Set when the client deletes a finished job: it is gone from every view, but its row stays
+    # so that usage reports and spend limits still count what it cost.
+    sa.Column("deleted_at", sa.Float),
     sa.Index("ix_reelforge_jobs_queue", "status", "created_at"),
     sa.Index("ix_reelforge_jobs_owner", "owner", "created_at"),
 )
@@ -82,6 +85,9 @@ scenario_counts = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Index("ix_reelforge_scenario_counts_age", "updated_at"),
 )
+
+
+LIVE = jobs.c.deleted_at.is_(None)  # not deleted by its client: what every view shows
 
 
 def wire_status(status: str) -> str:
@@ -311,7 +317,7 @@ class JobStore:
         )
 
     def get(self, job_id: str, owner: str | None = None) -> Job | None:
-        query = sa.select(jobs).where(jobs.c.id == job_id)
+        query = sa.select(jobs).where(jobs.c.id == job_id, LIVE)
         if owner is not None:
             query = query.where(jobs.c.owner == owner)
         with self.engine.connect() as conn:
@@ -325,18 +331,11 @@ class JobStore:
             for start in range(0, len(job_ids), 500):
                 rows = conn.execute(
                     sa.select(jobs.c.id, jobs.c.status, jobs.c.progress).where(
-                        jobs.c.id.in_(job_ids[start : start + 500])
+                        jobs.c.id.in_(job_ids[start : start + 500]), LIVE
                     )
                 )
                 out.update((i, (wire_status(status), progress)) for i, status, progress in rows)
         return out
-
-    def pending_count(self, owner: str) -> int:
-        query = sa.select(sa.func.count()).where(
-            jobs.c.owner == owner, jobs.c.status.in_((QUEUED, RUNNING))
-        )
-        with self.engine.connect() as conn:
-            return conn.execute(query).scalar_one()
 
     def queue_position(self, job: Job) -> int | None:
         """1 for the next job a worker takes, 2 after it, ...; None unless `job` is queued."""
@@ -366,7 +365,7 @@ class JobStore:
         before `expired_before` count as expired, as polling shows them. `id_prefix`
         (prefix, wanted): only the jobs whose ids start (True) or do not start (False) with it."""
         c = jobs.c
-        query = sa.select(jobs).where(c.owner == owner)
+        query = sa.select(jobs).where(c.owner == owner, LIVE)
         if id_prefix is not None:
             prefix, wanted = id_prefix
             like = c.id.like(prefix.replace("_", "\\_") + "%", escape="\\")
@@ -420,16 +419,20 @@ class JobStore:
         return bool(cancelled)
 
     def delete(self, job_id: str, owner: str) -> Job | None:
-        """Remove a finished (or cancelled) job's row; the job as it was, or None if there was
-        none. Its webhook deliveries already queued stay queued; nothing new is subscribed."""
+        """Delete a finished (or cancelled) job: the job as it was, or None if there was none.
+        The row stays, marked deleted, so that usage and spend still count its cost (a key must
+        not win budget back by deleting videos). Its webhook deliveries already queued stay
+        queued; nothing new is subscribed."""
         with self.engine.begin() as conn:
             row = conn.execute(
-                jobs.delete()
+                jobs.update()
                 .where(
                     jobs.c.id == job_id,
                     jobs.c.owner == owner,
                     jobs.c.status.not_in((QUEUED, RUNNING)),
+                    LIVE,
                 )
+                .values(deleted_at=time.time())
                 .returning(*jobs.c)
             ).first()
             if row is not None:
@@ -439,7 +442,8 @@ class JobStore:
     def usage_rows(
         self, owners: list[str] | None, since: float, until: float, expired_before: float
     ) -> list[UsageRow]:
-        """One row per job of `owners` (None: everyone's) created in [since, until)."""
+        """One row per job of `owners` (None: everyone's) created in [since, until), deleted
+        ones included: they were made and paid for."""
         c = jobs.c
         lapsed = sa.and_(c.status.in_(FINISHED), c.finished_at < expired_before)
         status = sa.case(
