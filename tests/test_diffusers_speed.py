@@ -359,6 +359,20 @@ def test_every_invalid_option_is_refused_naming_its_key(tiny_models, tmp_path, o
         start_up_checks(Catalog.load(path))
 
 
+def test_devices_must_be_gpus_this_machine_has(tiny_models, tmp_path, monkeypatch):
+    """`--devices` on a machine with two GPUs (torch.cuda stood in for: the suite has none)."""
+    path = tmp_path / "c.toml"
+    path.write_text(entry(tiny_models, {}))
+    catalog = Catalog.load(path)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(CatalogError, match=r"models\.m: --devices 1,2 names GPU 2, but this"):
+        check_machine(catalog, ["1", "2"])
+    from reelforge.engines.diffusers import checks
+
+    checks._check_devices("models.m", "auto", ["0", "1"])  # both there
+
+
 def test_good_speed_options_pass_validation(tiny_models, tmp_path, catalog):
     path = tmp_path / "c.toml"
     options = {

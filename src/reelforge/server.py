@@ -114,7 +114,8 @@ def open_backend(settings: Settings, *, renders: bool) -> Backend:
         raise StartupError(problem)
     if renders:
         try:
-            check_machine(catalog)  # kernels, FP8, devices: what this machine must support
+            # kernels, FP8, devices (and --devices GPUs): what this machine must support
+            check_machine(catalog, settings.devices)
         except CatalogError as exc:
             raise StartupError(f"catalog: {exc}") from None
     settings.data_dir.mkdir(parents=True, exist_ok=True)

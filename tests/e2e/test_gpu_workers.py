@@ -41,3 +41,25 @@ def test_an_option_this_machine_cannot_run_stops_start_up(tiny_models, tmp_path)
     )
     assert done.returncode != 0
     assert "models.tiny-t2v.attention: '_native_cudnn' needs a CUDA device" in done.stderr
+
+
+def test_devices_that_are_not_there_stop_start_up(tiny_models, tmp_path):
+    """A worker pinned to a missing GPU would fail every job: `serve` refuses at once instead."""
+
+    def serve(device: str) -> subprocess.CompletedProcess:
+        catalog = tmp_path / f"{device}.toml"
+        catalog.write_text(catalog_toml(tiny_models, **{"tiny-t2v": {"device": device}}))
+        args = ["--data-dir", str(tmp_path / "data"), "--catalog", str(catalog)]
+        return subprocess.run(
+            [sys.executable, "-m", "reelforge.cli", "serve", *args, "--devices", "7"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    absent = serve("auto")  # this machine has no GPU at all
+    assert absent.returncode != 0
+    assert "models.tiny-t2v: --devices 7 but torch sees no CUDA device" in absent.stderr
+    second = serve("cuda:1")
+    assert second.returncode != 0
+    assert "'cuda:1' with --devices 7: each worker sees only its own GPU" in second.stderr

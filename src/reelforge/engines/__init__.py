@@ -9,6 +9,7 @@ read from the environment, checked here too).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from reelforge.core.catalog import Catalog, CatalogError
@@ -36,15 +37,16 @@ def check_catalog(catalog: Catalog) -> None:
             parse(model)
 
 
-def check_machine(catalog: Catalog) -> None:
+def check_machine(catalog: Catalog, devices: Sequence[str] = ()) -> None:
     """CatalogError, naming the model and key, for an engine option this machine cannot run
-    (e.g. an attention kernel that is not installed, FP8 without FP8 tensor cores). Only
-    processes that render call it: an API-only machine needs no GPU."""
+    (e.g. an attention kernel that is not installed, FP8 without FP8 tensor cores, a GPU of
+    `devices` (`--devices`) that is not there). Only processes that render call it: an
+    API-only machine needs no GPU."""
     for model in catalog.models.values():
         if model.engine == "diffusers":
             from reelforge.engines.diffusers import check_machine as check_diffusers
 
-            check_diffusers(model)
+            check_diffusers(model, devices)
 
 
 def check_upstreams(catalog: Catalog) -> None:

@@ -8,6 +8,7 @@ refuse to start) and again when a worker loads the model. Each refusal names the
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 
 import torch
 
@@ -51,9 +52,12 @@ def attention_of(options: DiffusersOptions, device: str) -> str:
     return default_attention(device) if options.attention == "auto" else options.attention
 
 
-def check(model_id: str, options: DiffusersOptions) -> None:
-    """CatalogError naming the key when this machine cannot run `options`."""
+def check(model_id: str, options: DiffusersOptions, devices: Sequence[str] = ()) -> None:
+    """CatalogError naming the key when this machine cannot run `options`, or when a GPU of
+    `devices` (`--devices`, where the workers are pinned) is not there for it."""
     where = f"models.{model_id}"
+    if devices and options.device != "cpu":
+        _check_devices(where, options.device, devices)
     device = device_of(options)
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
@@ -72,6 +76,25 @@ def check(model_id: str, options: DiffusersOptions) -> None:
         raise CatalogError(f"{where}.lora: LoRAs need the `peft` package (pip install peft)")
     if options.fp8_storage and device == "mps":
         raise CatalogError(f"{where}.fp8_storage: float8 storage is not supported on 'mps'")
+
+
+def _check_devices(where: str, device: str, devices: Sequence[str]) -> None:
+    """A worker pinned to a GPU that is not there would fail every job it takes: refuse to
+    start instead. Run in the parent, before any worker is pinned: it sees every GPU."""
+    named = ",".join(devices)
+    if device.startswith("cuda:") and torch.device(device).index != 0:
+        raise CatalogError(
+            f"{where}.device: {device!r} with --devices {named}: each worker sees only its own "
+            "GPU, as cuda:0; use 'cuda' or 'auto'"
+        )
+    if not torch.cuda.is_available():
+        raise CatalogError(f"{where}: --devices {named} but torch sees no CUDA device")
+    count = torch.cuda.device_count()
+    if missing := [d for d in devices if int(d) >= count]:
+        raise CatalogError(
+            f"{where}: --devices {named} names GPU {', '.join(missing)}, but this machine has "
+            f"{count} (0 to {count - 1})"
+        )
 
 
 def _check_attention(where: str, backend: str, device: str) -> None:
