@@ -36,8 +36,9 @@ def spec(mode: str = "text-to-video", **kw) -> JobSpec:
     return JobSpec(**(values | kw))
 
 
-def assert_adds_up(timings: dict[str, float], wall: float) -> None:
-    assert abs(sum(timings.values()) - wall) <= 0.1 * wall, (timings, wall)
+def assert_adds_up(timings: dict[str, float], wall: float, untimed: float = 0.0) -> None:
+    """The stages make up the job's time, but for `untimed` seconds of work in no stage."""
+    assert abs(sum(timings.values()) - wall) <= 0.1 * wall + untimed, (timings, wall)
 
 
 def test_render_timings_cover_every_stage_and_add_up(catalog, tmp_path):
@@ -84,8 +85,8 @@ def test_the_worker_stores_and_logs_the_timings(catalog, tmp_path, caplog):
     job = store.get("job-1")
     assert job.status == "done", job.error_message
     timings = job.result["timings"]
-    assert DIFFUSERS_STAGES <= set(timings)
-    assert_adds_up(timings, wall)
+    assert DIFFUSERS_STAGES | {"store"} <= set(timings)  # store: the video and its poster
+    assert_adds_up(timings, wall, untimed=0.05)  # claiming and completing: database writes
     logged = [r.message for r in caplog.records if "job job-1 rendered in" in r.message]
     assert logged and "denoise" in logged[0] and "mp4_encode" in logged[0]
     store.dispose()

@@ -184,13 +184,14 @@ class Worker:
             metrics.stage_seconds.labels(job.model, "render").observe(render_s)
             for stage, seconds in rendered.timings.items():  # the stages the engine reports
                 metrics.stage_seconds.labels(job.model, stage).observe(seconds)
+            timings = dict(rendered.timings)  # seconds per stage, for operators
             result: dict[str, Any] = {
                 "duration": int(round(rendered.duration_s)),
                 "duration_s": rendered.duration_s,
                 "width": rendered.width,
                 "height": rendered.height,
                 "cost_in_usd_ticks": rendered.cost_in_usd_ticks,
-                "timings": rendered.timings,  # seconds per stage, for operators
+                "timings": timings,
             }
             if rendered.details:
                 result[ENGINE_STATE] = rendered.details
@@ -201,9 +202,8 @@ class Worker:
                 poster = previews.thumbnail(str(rendered.path))
                 self.storage.put_bytes(previews.key(job.id, previews.THUMBNAIL), poster)
                 self.storage.put_file(video_key, rendered.path)  # (moves the file)
-                metrics.stage_seconds.labels(job.model, "store").observe(
-                    time.perf_counter() - stored
-                )
+                timings["store"] = round(time.perf_counter() - stored, 4)
+                metrics.stage_seconds.labels(job.model, "store").observe(timings["store"])
                 result["video_key"] = video_key
             else:  # done, but no video exists to store or link to (the contract's shape)
                 verdict = rendered.withheld
