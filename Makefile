@@ -35,8 +35,10 @@ install: $(STAMP)
 serve: $(SERVE_STAMP)
 	$(BIN)/reelforge serve --host 127.0.0.1 --port 8000 --data-dir ./.reelforge
 
+# Two pytest workers: most tests wait on real servers, so two overlap well even on two cores
+# (17 -> 12.5 min). A module's tests stay on one worker, sharing its servers.
 test: $(STAMP) $(NODE_STAMP) lint
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
