@@ -162,6 +162,9 @@ def test_a_deleted_job_still_counts(replicas):
     assert [(r.status, r.cost_ticks, r.output_seconds) for r in rows] == [
         ("done", TWO_SECONDS_480P, 2.0)
     ]
+    assert store.expire_finished(older_than=time.time() + 1) == []  # no files left to remove
+    (row,) = store.usage_rows([owner], 0.0, time.time() + 1, expired_before=0.0)
+    assert (row.status, row.cost_ticks) == ("expired", TWO_SECONDS_480P)
 
 
 def test_the_global_queue_cap_counts_every_key(replicas):

@@ -597,7 +597,8 @@ class JobStore:
         return len(rows)
 
     def expire_finished(self, older_than: float) -> list[Job]:
-        """Mark finished jobs expired; return them so their files can be removed."""
+        """Mark finished jobs expired; return those whose files are still there to remove (a
+        deleted job's went with it)."""
         with self.engine.begin() as conn:
             rows = conn.execute(
                 jobs.update()
@@ -608,4 +609,4 @@ class JobStore:
             expired = [r.id for r in rows]
             webhooks.enqueue(conn, expired, EXPIRED)
             webhooks.forget(conn, expired)  # nothing more will happen to these jobs
-        return [_job(r) for r in rows]
+        return [_job(r) for r in rows if r.deleted_at is None]
