@@ -73,6 +73,10 @@ def _key(row: sa.Row) -> ApiKey:
     return ApiKey(m["id"], m["name"], limits, m["created_at"], m["revoked_at"])
 
 
+def _row(conn: sa.Connection, key_id: str) -> sa.Row | None:
+    return conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).first()
+
+
 class KeyStore:
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -96,9 +100,7 @@ class KeyStore:
                     created_at=time.time(),
                 )
             )
-            return _key(conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).one()), (
-                secret
-            )
+            return _key(_row(conn, key_id)), secret
 
     def _active(self, conn: sa.Connection, name: str) -> sa.Row | None:
         c = api_keys.c
@@ -130,7 +132,7 @@ class KeyStore:
             conn.execute(
                 api_keys.update().where(api_keys.c.id == row.id).values(revoked_at=time.time())
             )
-            return _key(conn.execute(sa.select(api_keys).where(api_keys.c.id == row.id)).one())
+            return _key(_row(conn, row.id))
 
     def update(self, name: str, **changes: int | str | None) -> ApiKey:
         """Set some of rpm, max_pending, budget_ticks, budget_period (None: the default)."""
@@ -140,7 +142,7 @@ class KeyStore:
                 raise KeyProblem(f"no active key named '{name}'")
             if changes:
                 conn.execute(api_keys.update().where(api_keys.c.id == row.id).values(**changes))
-            return _key(conn.execute(sa.select(api_keys).where(api_keys.c.id == row.id)).one())
+            return _key(_row(conn, row.id))
 
     def by_secret(self, secret: str) -> ApiKey | None:
         """The key with this secret, revoked or not."""
@@ -151,7 +153,7 @@ class KeyStore:
 
     def by_id(self, key_id: str) -> ApiKey | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).first()
+            row = _row(conn, key_id)
         return _key(row) if row else None
 
     def any(self) -> bool:
